@@ -1,0 +1,1 @@
+"""Kedro pipelines; each subpackage exposes `create_pipeline`."""
