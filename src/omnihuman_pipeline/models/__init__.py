@@ -1,1 +1,47 @@
+"""OmniHuman DiT (paper §3.1–3.2): MMDiT backbone, 3D RoPE, audio adapter, pose guider, weight loading."""
 
+from .attention import ATTENTION_BACKENDS, JointAttention, attention
+from .audio_adapter import AudioAdapter, FrameAudioCrossAttention
+from .config import PRESETS, OmniHumanConfig
+from .latent_layout import (
+    TokenLayout,
+    audio_token_index,
+    latent_frame_loss_mask,
+    latent_to_pixel_frames,
+    motion_latent_frames,
+    num_latent_frames,
+    num_pixel_frames,
+    pixel_to_latent_frame,
+)
+from .mmdit import MMDiTBlock, OmniHumanTransformer, count_parameters, parameter_counts
+from .pose_guider import PoseGuider
+from .pretrained import LoadReport, load_pretrained_t2v
+from .rope import RopeFreqs, apply_rope, video_rope
+
+__all__ = [
+    "ATTENTION_BACKENDS",
+    "PRESETS",
+    "AudioAdapter",
+    "FrameAudioCrossAttention",
+    "JointAttention",
+    "LoadReport",
+    "MMDiTBlock",
+    "OmniHumanConfig",
+    "OmniHumanTransformer",
+    "PoseGuider",
+    "RopeFreqs",
+    "TokenLayout",
+    "apply_rope",
+    "attention",
+    "audio_token_index",
+    "count_parameters",
+    "latent_frame_loss_mask",
+    "latent_to_pixel_frames",
+    "load_pretrained_t2v",
+    "motion_latent_frames",
+    "num_latent_frames",
+    "num_pixel_frames",
+    "parameter_counts",
+    "pixel_to_latent_frame",
+    "video_rope",
+]
