@@ -78,5 +78,6 @@ def make_inputs(
 
 
 @pytest.fixture
-def inputs(tiny_config: OmniHumanConfig) -> dict[str, Tensor | None]:
-    return make_inputs(tiny_config)
+def inputs_factory() -> Callable[..., dict[str, Tensor | None]]:
+    """``make_inputs`` as a fixture, so test modules need no import from this conftest."""
+    return make_inputs
