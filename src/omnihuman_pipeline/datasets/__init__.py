@@ -1,1 +1,1 @@
-
+"""Custom Kedro datasets: only what kedro-datasets lacks."""

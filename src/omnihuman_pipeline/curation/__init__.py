@@ -1,0 +1,1 @@
+"""Curation orchestration: the per-video task, result shards and the clip tables."""

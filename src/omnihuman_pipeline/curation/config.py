@@ -1,0 +1,59 @@
+"""Typed views of the curate parameters and the hash that decides when a stored result is stale."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from omnihuman_pipeline.scoring.scenes import SceneSplitConfig
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".mts",
+                    ".flv", ".wmv", ".3gp", ".ogv")
+
+
+@dataclass
+class MediaConfig:
+    """How clips are decoded and written (`parameters_curate.yml: media`).
+
+    Attributes:
+        fps: clip frame rate in Hz (paper §4: 25 fps).
+        sample_rate: clip audio rate in Hz (16 kHz mono, what speech models read).
+        analysis_short_side: short side in pixels of the frames scorers read.
+        clip_short_side: short side in pixels of the written clips (never upscaled).
+        crf: x264 quality of the written clips.
+        preset: x264 speed preset.
+        extensions: file endings treated as videos when scanning the raw folder.
+    """
+
+    fps: int = 25
+    sample_rate: int = 16_000
+    analysis_short_side: int = 256
+    clip_short_side: int = 720
+    crf: int = 20
+    preset: str = "veryfast"
+    extensions: list[str] = field(default_factory=lambda: list(VIDEO_EXTENSIONS))
+
+
+@dataclass
+class CurateConfig:
+    """Everything the per-video task needs; its hash versions the stored results."""
+
+    media: MediaConfig
+    scenes: SceneSplitConfig
+    scorers: dict[str, dict[str, Any]]
+    clips_dir: str
+    min_video_s: float = 0.5
+
+    @classmethod
+    def from_params(cls, media: dict, scenes: dict, scorers: dict, clips_dir: str,
+                    min_video_s: float = 0.5) -> CurateConfig:
+        return cls(MediaConfig(**media), SceneSplitConfig(**scenes), scorers, clips_dir, min_video_s)
+
+    def fingerprint(self) -> str:
+        """Hash of what changes the per-video results (not thresholds: eligibility is computed later)."""
+        payload = {"media": asdict(self.media), "scenes": asdict(self.scenes), "scorers": self.scorers,
+                   "min_video_s": self.min_video_s}
+        payload["media"].pop("extensions")
+        return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]

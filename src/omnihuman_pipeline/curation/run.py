@@ -1,0 +1,119 @@
+"""Run the per-video task over a corpus, resumably, and merge the shards into the two tables."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from omnihuman_pipeline.curation.config import CurateConfig
+from omnihuman_pipeline.curation.video_task import VideoJob, VideoTask, video_row
+from omnihuman_pipeline.datasets.result_shards import ResultShardStore
+from omnihuman_pipeline.execution import map_unordered
+from omnihuman_pipeline.media import errors
+from omnihuman_pipeline.media.probe import content_hash
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """Unique jobs to run and the duplicate files that share their content."""
+
+    jobs: list[VideoJob]
+    duplicates: list[tuple[VideoJob, str]]  # (duplicate, path of the first file with that content)
+    unreadable: list[tuple[VideoJob, str]]  # files that could not even be read for hashing
+
+
+def _hash(path: str) -> tuple[str, str | None]:
+    try:
+        return content_hash(path), None
+    except OSError as err:
+        return "", f"cannot read file: {err}"
+
+
+def build_inventory(paths: Iterable[str], threads: int = 4) -> Inventory:
+    """Hash every file (the `video_id`) and set aside byte-identical duplicates."""
+    paths = sorted(paths)
+    with ThreadPoolExecutor(threads) as pool:
+        hashes = list(tqdm(pool.map(_hash, paths), total=len(paths), desc="hash", leave=False))
+    first: dict[str, str] = {}
+    jobs, dups, bad = [], [], []
+    for path, (vid, err) in zip(paths, hashes, strict=True):
+        job = VideoJob(vid or f"unreadable-{len(bad)}", path)
+        if err:
+            bad.append((job, err))
+        elif vid in first:
+            dups.append((job, first[vid]))
+        else:
+            first[vid] = path
+            jobs.append(job)
+    return Inventory(jobs, dups, bad)
+
+
+def _is_current(store: ResultShardStore, job: VideoJob, fingerprint: str) -> bool:
+    shard = store.read(job.video_id)
+    return shard is not None and shard[1].get("fingerprint") == fingerprint
+
+
+def run_curation(paths: list[str], store: ResultShardStore, config: CurateConfig, executor: dict
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+    """Process every video not yet in `store` (or stored under another config), then merge.
+
+    Args:
+        paths: video files.
+        store: shard store; one shard per `video_id`, written as soon as that video is done.
+        config: what the per-video task does; its fingerprint versions the shards.
+        executor: `{"name": "local"|"ray"|"serial", "workers": int, **options}`.
+
+    Returns:
+        (videos table, clip scores table, summed per-stage seconds of the videos run now).
+    """
+    inventory = build_inventory(paths)
+    removed = store.clean()
+    if removed:
+        logger.info("removed %d partial shard(s) left by an interrupted run", removed)
+    fingerprint = config.fingerprint()
+    todo = [job for job in inventory.jobs if not _is_current(store, job, fingerprint)]
+    logger.info("curate: %d videos, %d already done, %d to process, %d duplicates",
+                len(inventory.jobs), len(inventory.jobs) - len(todo), len(todo), len(inventory.duplicates))
+    options = {k: v for k, v in executor.items() if k not in ("name", "workers")}
+    timings: dict[str, float] = {}
+    results = map_unordered(partial(VideoTask, config), todo, executor=executor.get("name", "local"),
+                            workers=executor.get("workers", 2), **options)
+    for job, result in tqdm(results, total=len(todo), desc="curate", unit="video"):
+        store.write(job.video_id, pd.DataFrame(result.clips),
+                    {"video": result.video, "timings": result.timings, "fingerprint": fingerprint})
+        for key, seconds in result.timings.items():
+            timings[key] = timings.get(key, 0.0) + seconds
+    videos, clips = merge_shards(inventory, store)
+    return videos, clips, timings
+
+
+def merge_shards(inventory: Inventory, store: ResultShardStore) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The `videos` table (one row per input file) and the clip scores (one row per clip)."""
+    rows, clip_tables = [], []
+    for job in inventory.jobs:
+        shard = store.read(job.video_id)
+        if shard is None:
+            rows.append(video_row(job, None, errors.FAILED, "no result stored"))
+            continue
+        table, meta = shard
+        rows.append({**meta["video"], "path": job.path})
+        clip_tables.append(table)
+    for job, first_path in inventory.duplicates:
+        rows.append(video_row(job, None, errors.DUPLICATE, f"same content as {first_path}"))
+    for job, error in inventory.unreadable:
+        rows.append(video_row(job, None, errors.UNREADABLE, error))
+    videos = pd.DataFrame(rows).sort_values("path", kind="stable").reset_index(drop=True)
+    non_empty = [t for t in clip_tables if len(t)]
+    clips = pd.concat(non_empty, ignore_index=True) if non_empty else pd.DataFrame(
+        columns=["clip_id", "video_id", "start_s", "end_s", "n_frames"])
+    order = {vid: i for i, vid in enumerate(videos["video_id"])}
+    clips = clips.assign(_order=clips["video_id"].map(order)).sort_values(["_order", "start_s"], kind="stable")
+    return videos, clips.drop(columns="_order").reset_index(drop=True)

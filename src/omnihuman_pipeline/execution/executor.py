@@ -1,0 +1,116 @@
+"""Executors for per-item work whose workers hold state (models loaded once).
+
+A worker is built by `factory()` once per process/actor and called with one item at a time;
+`setup()` is called on it first. `map_unordered` yields `(item, result)` as items finish, so the
+caller persists each result the moment it exists — a killed run loses only the items in flight.
+
+- `serial`: in this process (debugging, tests).
+- `local`: a `concurrent.futures` process pool (spawn context: safe with torch/OpenCV threads).
+- `ray`: Ray actors, one worker each, on the local machine or the cluster `ray.init` connects to.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from typing import Any, TypeVar
+
+Item = TypeVar("Item")
+logger = logging.getLogger(__name__)
+
+_WORKER: Any = None
+
+
+def _init_worker(factory: Callable[[], Any]) -> None:
+    global _WORKER
+    _WORKER = factory()
+    _WORKER.setup()
+
+
+def _call_worker(item: Any) -> Any:
+    return _WORKER(item)
+
+
+def _serial(factory, items, workers, options) -> Iterator[tuple[Any, Any]]:
+    worker = factory()
+    worker.setup()
+    for item in items:
+        yield item, worker(item)
+
+
+def _local(factory, items, workers, options) -> Iterator[tuple[Any, Any]]:
+    items = list(items)
+    if not items:
+        return
+    ctx = mp.get_context(options.get("start_method", "spawn"))
+    with ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=ctx,
+                             initializer=_init_worker, initargs=(factory,)) as pool:
+        # keep at most 2 items per worker in flight so results stream back in submission order-ish
+        queue, running = iter(items), {}
+        for item in queue:
+            running[pool.submit(_call_worker, item)] = item
+            if len(running) >= 2 * workers:
+                break
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                item = running.pop(future)
+                yield item, future.result()
+                nxt = next(queue, None)
+                if nxt is not None:
+                    running[pool.submit(_call_worker, nxt)] = nxt
+
+
+def _ray(factory, items, workers, options) -> Iterator[tuple[Any, Any]]:
+    import ray
+    from ray.util import ActorPool
+
+    items = list(items)
+    if not items:
+        return
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=options.get("address"), num_cpus=options.get("num_cpus", workers),
+                 include_dashboard=False, log_to_driver=False, configure_logging=False)
+
+    @ray.remote(num_cpus=options.get("cpus_per_worker", 1))
+    class _Actor:
+        def __init__(self, make):
+            self.worker = make()
+            self.worker.setup()
+
+        def run(self, item):
+            return item, self.worker(item)
+
+    try:
+        pool = ActorPool([_Actor.remote(factory) for _ in range(min(workers, len(items)))])
+        yield from pool.map_unordered(lambda actor, item: actor.run.remote(item), items)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+EXECUTORS: dict[str, Callable[..., Iterator[tuple[Any, Any]]]] = {
+    "serial": _serial,
+    "local": _local,
+    "ray": _ray,
+}
+
+
+def map_unordered(factory: Callable[[], Any], items: Iterable[Item], *, executor: str = "local",
+                  workers: int = 2, **options: Any) -> Iterator[tuple[Item, Any]]:
+    """Apply a stateful worker to every item; yield `(item, result)` in completion order.
+
+    Args:
+        factory: picklable zero-argument callable building the worker (has `setup()` and `__call__`).
+        items: picklable work items.
+        executor: "serial", "local" or "ray".
+        workers: number of worker processes / actors.
+        **options: executor options (`start_method` for local; `address`, `num_cpus`,
+            `cpus_per_worker` for ray).
+    """
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor '{executor}'; choose one of {sorted(EXECUTORS)}")
+    return EXECUTORS[executor](factory, items, max(1, int(workers)), options)

@@ -1,0 +1,78 @@
+"""Write a clip (RGB frames + mono audio) to an H.264/AAC MP4, atomically."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+class ClipWriter:
+    """Encode frames as they arrive; `close()` muxes the audio and renames the file into place.
+
+    The file appears under its final name only when complete, so a killed run leaves no
+    half-written clip behind (a stale `*.part.mp4` is overwritten by the next run).
+
+    Args:
+        path: final `.mp4` path.
+        width: frame width in pixels (even).
+        height: frame height in pixels (even).
+        fps: frame rate in Hz.
+        crf: x264 constant rate factor.
+        preset: x264 preset.
+        sample_rate: audio rate in Hz for `close(audio=...)`.
+        with_audio: add an AAC mono stream, filled by `close(audio=...)`.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, width: int, height: int, fps: int = 25, crf: int = 20,
+                 preset: str = "veryfast", sample_rate: int = 16_000, with_audio: bool = False):
+        import av
+
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.with_name(self.path.stem + ".part.mp4")
+        self._container = av.open(str(self._tmp), mode="w")
+        self._video = self._container.add_stream("libx264", rate=fps)
+        self._video.width, self._video.height, self._video.pix_fmt = width, height, "yuv420p"
+        self._video.options = {"crf": str(crf), "preset": preset}
+        self._video.thread_count = 1
+        self.sample_rate = sample_rate
+        # every stream must exist before the first packet is muxed (FFmpeg writes the header then)
+        self._audio = self._container.add_stream("aac", rate=sample_rate, layout="mono") if with_audio else None
+        self.n_frames = 0
+
+    def write(self, rgb: np.ndarray) -> None:
+        """Append one RGB uint8 [H, W, 3] frame."""
+        import av
+
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        for packet in self._video.encode(frame):
+            self._container.mux(packet)
+        self.n_frames += 1
+
+    def close(self, audio: np.ndarray | None = None) -> Path:
+        """Flush video, encode `audio` (mono float32 at `sample_rate`) as AAC, and move into place."""
+        import av
+
+        for packet in self._video.encode():
+            self._container.mux(packet)
+        if self._audio is not None:
+            audio = np.zeros(1024, np.float32) if audio is None or not len(audio) else audio
+            samples = np.ascontiguousarray(np.clip(audio, -1, 1).astype(np.float32)[None, :])
+            frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
+            frame.sample_rate, frame.pts = self.sample_rate, 0
+            for packet in self._audio.encode(frame):
+                self._container.mux(packet)
+            for packet in self._audio.encode():
+                self._container.mux(packet)
+        self._container.close()
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop the partial file."""
+        try:
+            self._container.close()
+        finally:
+            self._tmp.unlink(missing_ok=True)

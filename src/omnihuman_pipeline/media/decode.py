@@ -1,0 +1,175 @@
+"""Decode video frames once, resampled to a constant frame rate, at two sizes; decode audio to mono."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ResampledFrame:
+    """One output tick of the constant-rate stream.
+
+    Attributes:
+        index: tick number at the target rate (0-based).
+        time_s: index / fps, seconds from the first decoded frame.
+        analysis: RGB uint8 [h, w, 3] at the analysis size (what scorers read).
+        output: RGB uint8 [H, W, 3] at the clip size, or None when not requested.
+    """
+
+    index: int
+    time_s: float
+    analysis: np.ndarray
+    output: np.ndarray | None
+
+
+def fit_short_side(width: int, height: int, short_side: int, *, even: bool = True,
+                   upscale: bool = False) -> tuple[int, int]:
+    """Size with the short side set to `short_side`, aspect kept.
+
+    Args:
+        width: source width in pixels.
+        height: source height in pixels.
+        short_side: target short side in pixels.
+        even: round both sides to even numbers (H.264 with 4:2:0 chroma needs it).
+        upscale: allow a result larger than the source.
+
+    Returns:
+        (width, height) of the result.
+    """
+    scale = short_side / min(width, height)
+    if not upscale:
+        scale = min(scale, 1.0)
+    w, h = width * scale, height * scale
+    step = 2 if even else 1
+    return max(step, int(round(w / step)) * step), max(step, int(round(h / step)) * step)
+
+
+def rotate_clockwise(image: np.ndarray, degrees: int) -> np.ndarray:
+    """Rotate an [H, W, C] image clockwise by a multiple of 90 degrees."""
+    k = (degrees // 90) % 4
+    return np.ascontiguousarray(np.rot90(image, k=-k)) if k else image
+
+
+class FrameReader:
+    """Iterate a video as a constant-rate stream of frames, each decoded once.
+
+    Nearest-frame resampling by presentation time turns variable or foreign frame rates into
+    `fps` ticks (frames are repeated or dropped, never blended). Display rotation is applied.
+    A decode error mid-stream ends the iteration; `error` then says what happened and
+    `frames_read` how far it got, so callers keep the readable part.
+
+    Args:
+        path: the video file.
+        fps: target frame rate in Hz.
+        analysis_size: (width, height) of `analysis` frames, after rotation.
+        output_size: (width, height) of `output` frames, after rotation; None to skip them.
+        rotation: clockwise display rotation in degrees (from `probe`).
+        threads: let FFmpeg decode with frame/slice threads.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, fps: float, analysis_size: tuple[int, int],
+                 output_size: tuple[int, int] | None = None, rotation: int = 0, threads: bool = True):
+        self.path, self.fps = str(path), fps
+        self.analysis_size, self.output_size = analysis_size, output_size
+        self.rotation, self.threads = rotation, threads
+        self.error: str | None = None
+        self.frames_read = 0
+
+    def _decoded(self) -> Iterator[tuple[float, object]]:
+        import av
+
+        with av.open(self.path, metadata_errors="ignore") as container:
+            stream = container.streams.video[0]
+            if self.threads:
+                stream.thread_type = "AUTO"
+            t0 = None
+            try:
+                for frame in container.decode(stream):
+                    if frame.time is None:
+                        continue
+                    t0 = frame.time if t0 is None else t0
+                    self.frames_read += 1
+                    yield frame.time - t0, frame
+            except (av.FFmpegError, ValueError) as err:
+                self.error = f"decode stopped after {self.frames_read} frames: {err}"
+                logger.warning("%s: %s", self.path, self.error)
+
+    def _convert(self, frame, size: tuple[int, int]) -> np.ndarray:
+        w, h = size if self.rotation in (0, 180) else size[::-1]
+        rgb = frame.reformat(width=w, height=h, format="rgb24", interpolation="BILINEAR").to_ndarray()
+        return rotate_clockwise(rgb, self.rotation)
+
+    def _tick(self, index: int, frame) -> ResampledFrame:
+        analysis = self._convert(frame, self.analysis_size)
+        output = self._convert(frame, self.output_size) if self.output_size else None
+        return ResampledFrame(index, index / self.fps, analysis, output)
+
+    def __iter__(self) -> Iterator[ResampledFrame]:
+        tick, period = 0, 1.0 / self.fps
+        prev_t, prev = None, None
+        intervals: list[float] = []
+        for t, frame in self._decoded():
+            if prev is not None:
+                intervals.append(t - prev_t)
+                midpoint = (prev_t + t) / 2
+                while tick * period < midpoint - 1e-9:
+                    yield self._tick(tick, prev)
+                    tick += 1
+            prev_t, prev = t, frame
+        if prev is None:
+            return
+        last_duration = float(np.median(intervals)) if intervals else period
+        end = prev_t + last_duration
+        while tick * period < end - period / 2 + 1e-9 or tick == 0:
+            yield self._tick(tick, prev)
+            tick += 1
+
+
+def decode_audio(path: str | os.PathLike, sample_rate: int = 16_000) -> tuple[np.ndarray, str | None]:
+    """Decode the first audio stream to mono float32 at `sample_rate`.
+
+    Returns:
+        (samples [N] in [-1, 1], error or None). A decode error mid-stream keeps what was read.
+    """
+    import av
+
+    chunks: list[np.ndarray] = []
+    error = None
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+    with av.open(str(path), metadata_errors="ignore") as container:
+        stream = container.streams.audio[0]
+        t0 = None
+        try:
+            for frame in container.decode(stream):
+                if t0 is None and frame.time is not None:
+                    t0 = frame.time
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1))
+        except (av.FFmpegError, ValueError) as err:
+            error = f"audio decode stopped: {err}"
+    audio = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+    return audio, error
+
+
+def audio_segment(audio: np.ndarray, sample_rate: int, start_s: float, end_s: float) -> np.ndarray:
+    """Samples of [start_s, end_s), zero-padded when the audio track is shorter than the video."""
+    a, b = int(round(start_s * sample_rate)), int(round(end_s * sample_rate))
+    seg = audio[a:b]
+    if len(seg) < b - a:
+        seg = np.pad(seg, (0, b - a - len(seg)))
+    return seg
+
+
+def n_ticks(duration_s: float, fps: float) -> int:
+    """Number of constant-rate frames a stream of `duration_s` yields."""
+    return max(1, math.floor(duration_s * fps + 0.5))

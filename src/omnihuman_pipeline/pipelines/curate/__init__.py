@@ -1,0 +1,1 @@
+"""The curate pipeline: raw videos → scene clips → scored, explained clip manifest."""

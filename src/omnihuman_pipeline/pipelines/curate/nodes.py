@@ -1,0 +1,55 @@
+"""Nodes of the curate pipeline; the work lives in `curation/`, `media/` and `scoring/`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from omnihuman_pipeline.curation import report
+from omnihuman_pipeline.curation.config import CurateConfig
+from omnihuman_pipeline.curation.run import run_curation
+from omnihuman_pipeline.datasets.result_shards import ResultShardStore
+from omnihuman_pipeline.scoring.eligibility import assign_eligibility
+
+
+def curate_videos(raw_videos: list[str], curate_store: ResultShardStore, media: dict[str, Any],
+                  scenes: dict[str, Any], scorers: dict[str, dict[str, Any]], executor: dict[str, Any]
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+    """Split every raw video into 25 fps scene clips and score each clip; resumes from stored shards.
+
+    Args:
+        raw_videos: paths of the raw video files.
+        curate_store: per-video result shards (and where clip media are written).
+        media: decode/encode settings (`MediaConfig`).
+        scenes: scene-split settings (`SceneSplitConfig`).
+        scorers: `{signal: {"backend": ..., **settings}}`.
+        executor: `{"name": "local"|"ray"|"serial", "workers": n, ...}`.
+
+    Returns:
+        The `videos` table, the clip scores, and the seconds spent per stage.
+    """
+    config = CurateConfig.from_params(media, scenes, scorers, clips_dir=curate_store.media_dir)
+    return run_curation(raw_videos, curate_store, config, executor)
+
+
+def assign_clip_eligibility(clip_scores: pd.DataFrame, eligibility: dict[str, Any]) -> pd.DataFrame:
+    """Add `eligible_T` (and further classes) with every failed criterion in `reasons`.
+
+    Args:
+        clip_scores: one row per clip with score columns.
+        eligibility: `{"base": "T", "rules": {"T": {column: {"min"|"max": value}}}}`.
+
+    Returns:
+        The `clips` table.
+    """
+    return assign_eligibility(clip_scores, eligibility["rules"], base=eligibility.get("base"))
+
+
+def summarize_curation(videos: pd.DataFrame, clips: pd.DataFrame, curate_timings: dict[str, float],
+                       eligibility: dict[str, Any]) -> tuple[dict[str, Any], Figure]:
+    """Counts, hours and rejection reasons (JSON) and the funnel plot."""
+    classes = tuple(eligibility["rules"])
+    summary = report.summarize(videos, clips, curate_timings, classes)
+    return summary, report.funnel_figure(summary, classes)

@@ -1,0 +1,22 @@
+"""Declaration of the curate pipeline."""
+
+from kedro.pipeline import Node, Pipeline
+
+from omnihuman_pipeline.pipelines.curate.nodes import assign_clip_eligibility, curate_videos, summarize_curation
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                curate_videos,
+                ["raw_videos", "curate_store", "params:media", "params:scenes", "params:scorers", "params:executor"],
+                ["videos", "clip_scores", "curate_timings"],
+                name="curate_videos_node",
+            ),
+            Node(assign_clip_eligibility, ["clip_scores", "params:eligibility"], "clips",
+                 name="assign_clip_eligibility_node"),
+            Node(summarize_curation, ["videos", "clips", "curate_timings", "params:eligibility"],
+                 ["curate_summary", "curate_funnel"], name="summarize_curation_node"),
+        ]
+    )

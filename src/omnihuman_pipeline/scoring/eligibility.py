@@ -1,0 +1,86 @@
+"""Eligibility for the three training conditions (paper §3.3, §4.1) as declarative rules.
+
+A rule set maps a column to bounds, e.g. ``{"motion": {"min": 0.3, "max": 12}}``. A clip fails
+a rule when its value is outside the bounds (reason ``motion<0.3`` / ``motion>12``) or missing
+(reason ``motion:<error>`` with the scorer's error, else ``motion:missing``). A clip is eligible
+when it fails nothing; every failed rule is listed, so rejections are explained, never silent.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+Rules = Mapping[str, Mapping[str, Any]]
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+def rule_reasons(row: Mapping[str, Any], rules: Rules) -> list[str]:
+    """Every rule the row fails, in rule order.
+
+    Args:
+        row: one clip's columns.
+        rules: `{column: {"min": x, "max": y, "equals": v}}`; any subset of the bounds.
+
+    Returns:
+        Reasons such as `duration_s<2`, `quality>60`, `person:no_frames`.
+    """
+    reasons = []
+    for column, bounds in rules.items():
+        value = row.get(column)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            error = row.get(f"{column}_error")
+            reasons.append(f"{column}:{error if isinstance(error, str) and error else 'missing'}")
+            continue
+        if "equals" in bounds and value != bounds["equals"]:
+            reasons.append(f"{column}!={bounds['equals']}")
+        if bounds.get("min") is not None and value < bounds["min"]:
+            reasons.append(f"{column}<{_fmt(bounds['min'])}")
+        if bounds.get("max") is not None and value > bounds["max"]:
+            reasons.append(f"{column}>{_fmt(bounds['max'])}")
+    return reasons
+
+
+def assign_eligibility(clips: pd.DataFrame, rules: Mapping[str, Rules], *, base: str | None = None
+                       ) -> pd.DataFrame:
+    """Add `eligible_<name>` per rule set and the merged `reasons` list.
+
+    Args:
+        clips: clip table with score columns.
+        rules: `{"T": {...}, "A": {...}, ...}`; sets other than `base` also require `base`.
+        base: the set the others are subsets of (paper: A and P are subsets of T).
+
+    Returns:
+        A copy with `eligible_<name>` booleans and `reasons` (list of str, prefixed `<name>:`
+        for sets other than `base`).
+    """
+    out = clips.copy()
+    records = out.to_dict("records")
+    all_reasons: list[list[str]] = [[] for _ in records]
+    for name, rule_set in rules.items():
+        per_row = [rule_reasons(r, rule_set) for r in records]
+        prefix = "" if name == base else f"{name}:"
+        for acc, reasons in zip(all_reasons, per_row, strict=True):
+            acc.extend(prefix + reason for reason in reasons)
+        out[f"eligible_{name}"] = [not r for r in per_row]
+    if base is not None:
+        for name in rules:
+            if name != base:
+                out[f"eligible_{name}"] &= out[f"eligible_{base}"]
+    out["reasons"] = all_reasons
+    return out
+
+
+def reason_counts(reasons: pd.Series) -> dict[str, int]:
+    """How many clips each reason rejected, most frequent first (bounds folded into the rule name)."""
+    counts: dict[str, int] = {}
+    for reason_list in reasons:
+        for reason in reason_list:
+            counts[reason] = counts.get(reason, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))

@@ -1,0 +1,62 @@
+"""Executors give the same results; workers are set up once per process."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from omnihuman_pipeline.execution import map_unordered
+
+
+class SquareWorker:
+    """A stateful worker: `setup()` must run before the first call."""
+
+    def __init__(self, offset: int = 0):
+        self.offset, self.ready = offset, False
+
+    def setup(self) -> None:
+        self.ready = True
+
+    def __call__(self, item: int) -> tuple[int, int]:
+        assert self.ready, "setup() was not called"
+        return item * item + self.offset, os.getpid()
+
+
+def _make() -> SquareWorker:
+    return SquareWorker(offset=1)
+
+
+@pytest.mark.parametrize("executor", ["serial", "local"])
+def test_executors_return_every_item(executor):
+    """Each item comes back once with its result, whatever the order."""
+    out = dict((item, res[0]) for item, res in map_unordered(_make, range(7), executor=executor, workers=2))
+    assert out == {i: i * i + 1 for i in range(7)}
+
+
+def test_local_executor_uses_worker_processes():
+    """The process pool runs items outside the calling process."""
+    pids = {res[1] for _, res in map_unordered(_make, range(6), executor="local", workers=2)}
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2
+
+
+def test_unknown_executor_is_a_clear_error():
+    """A typo in the executor name names the valid choices."""
+    with pytest.raises(ValueError, match="local"):
+        list(map_unordered(_make, [1], executor="dask"))
+
+
+def test_empty_input_yields_nothing():
+    """No items, no pool, no results."""
+    assert list(map_unordered(_make, [], executor="local")) == []
+
+
+@pytest.mark.slow
+def test_ray_executor_matches_local():
+    """Ray actors return the same results as the process pool."""
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # test modules are not importable by workers
+    ray_out = {i: r[0] for i, r in map_unordered(_make, range(5), executor="ray", workers=2, num_cpus=2)}
+    assert ray_out == {i: i * i + 1 for i in range(5)}

@@ -1,0 +1,36 @@
+"""Declarative eligibility rules: every failed criterion is a reason; A/P are subsets of T."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from omnihuman_pipeline.scoring.eligibility import assign_eligibility, reason_counts, rule_reasons
+
+RULES = {"duration_s": {"min": 2.0}, "motion": {"min": 0.2, "max": 8}, "quality": {"max": 60.0}}
+
+
+def test_every_failed_rule_is_listed():
+    """Below, above and missing values each give their own reason, in rule order."""
+    row = {"duration_s": 1.0, "motion": 9.5, "quality": math.nan, "quality_error": "too_short"}
+    assert rule_reasons(row, RULES) == ["duration_s<2", "motion>8", "quality:too_short"]
+    assert rule_reasons({"duration_s": 3, "motion": 1, "quality": 10}, RULES) == []
+    assert rule_reasons({"duration_s": 3, "motion": 1}, RULES) == ["quality:missing"]
+
+
+def test_bounds_are_inclusive():
+    """A value equal to a bound passes."""
+    assert rule_reasons({"duration_s": 2.0, "motion": 8, "quality": 60.0}, RULES) == []
+
+
+def test_subsets_require_base_and_prefix_reasons():
+    """A clip failing T is never A-eligible; A's reasons carry an `A:` prefix."""
+    clips = pd.DataFrame({"duration_s": [3.0, 1.0, 3.0], "motion": [1.0, 1.0, 1.0], "quality": [10.0] * 3,
+                          "sync_conf": [5.0, 5.0, 1.0]})
+    out = assign_eligibility(clips, {"T": RULES, "A": {"sync_conf": {"min": 3}}}, base="T")
+    assert out["eligible_T"].tolist() == [True, False, True]
+    assert out["eligible_A"].tolist() == [True, False, False]
+    assert out["reasons"].tolist() == [[], ["duration_s<2"], ["A:sync_conf<3"]]
+    assert reason_counts(out["reasons"]) == {"A:sync_conf<3": 1, "duration_s<2": 1}
+    assert "eligible_T" not in clips  # input untouched
