@@ -1,0 +1,208 @@
+"""No-reference image quality: BRISQUE (Mittal, Moorthy & Bovik 2012) with the `brisque` package's SVR.
+
+`brisque` 0.2.0 crashes on numpy >= 2.4 (a feature comes out as a 1-element array and `float()` refuses it),
+so the 36 natural-scene-statistics features are computed here, exactly as that package computes them
+(zero-padded 7x7 Gaussian window, sigma 7/6, AGGD moment fit started at alpha 0.2, a second scale by bicubic
+halving), and scored with the SVR model and min/max scaling the package ships (`brisque/models/`). The
+epsilon-SVR with an RBF kernel is evaluated in numpy. The astronaut scores 10.799 (stock `brisque` on numpy
+2.3: 10.795). The only divergence is deliberate: the Gaussian window runs through `cv2.filter2D` (10x faster
+than `scipy.signal.convolve2d`); on exactly flat regions the MSCN value is 0 +- 1e-11 rounding noise whose sign
+differs between the two, which moves the AGGD left/right split by a few hundred pixels. Scores are roughly 0-100, lower is better; BRISQUE depends on resolution, so compare clips at the
+same analysis resolution.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from omnihuman_pipeline.scoring._frames import resize_short_side, spread_indices
+from omnihuman_pipeline.scoring.base import AnalysisClip, Score
+
+GAUSS_SIZE, GAUSS_SIGMA = 7, 7 / 6
+MSCN_C = 1 / 255  # stabilises the division on flat regions (image in [0, 1])
+RGB_TO_GRAY = np.array([0.2125, 0.7154, 0.0721])  # skimage.color.rgb2gray, as the reference implementation
+
+
+@dataclass(frozen=True)
+class SvrModel:
+    """An epsilon-SVR with an RBF kernel: f(x) = sum_i coef_i * exp(-gamma * |x - sv_i|^2) - rho."""
+
+    support_vectors: np.ndarray  # [N, 36]
+    coefs: np.ndarray            # [N]
+    gamma: float
+    rho: float
+    feature_min: np.ndarray      # [36], features are scaled to [-1, 1] with these before the SVR
+    feature_max: np.ndarray      # [36]
+
+    def predict(self, features: np.ndarray) -> float:
+        x = -1 + 2.0 * (features - self.feature_min) / (self.feature_max - self.feature_min)
+        d2 = np.sum((self.support_vectors - x) ** 2, axis=1)
+        return float(self.coefs @ np.exp(-self.gamma * d2) - self.rho)
+
+
+def default_model_dir() -> Path:
+    """The folder of the SVR model the `brisque` package ships, found without importing `brisque`."""
+    spec = importlib.util.find_spec("brisque")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the 'brisque' package (which ships the BRISQUE SVR model) is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "models"
+
+
+def load_svr(model_dir: str | Path | None = None) -> SvrModel:
+    """Read a libsvm text model (`svm.txt`) and its feature scaling (`normalize.pickle`).
+
+    Args:
+        model_dir: folder holding both files; None takes the model the `brisque` package ships.
+
+    Returns:
+        The model, ready for `SvrModel.predict`.
+    """
+    folder = Path(model_dir) if model_dir else default_model_dir()
+    header: dict[str, str] = {}
+    coefs, svs = [], []
+    with open(folder / "svm.txt") as fh:
+        for line in fh:
+            if line.strip() == "SV":
+                break
+            key, _, val = line.strip().partition(" ")
+            header[key] = val
+        for line in fh:
+            parts = line.split()
+            if not parts:
+                continue
+            coefs.append(float(parts[0]))
+            row = np.zeros(36)
+            for item in parts[1:]:
+                idx, val = item.split(":")
+                row[int(idx) - 1] = float(val)
+            svs.append(row)
+    if header.get("svm_type") != "epsilon_svr" or header.get("kernel_type") != "rbf":
+        raise ValueError(f"{folder / 'svm.txt'}: expected an epsilon_svr with an rbf kernel, got {header}")
+    with open(folder / "normalize.pickle", "rb") as fh:
+        scale = pickle.load(fh)  # noqa: S301  (the package's own file)
+    as_vec = lambda values: np.array([float(np.asarray(v).reshape(-1)[0]) for v in values])  # noqa: E731
+    return SvrModel(np.asarray(svs), np.asarray(coefs), float(header["gamma"]), float(header["rho"]),
+                    as_vec(scale["min_"]), as_vec(scale["max_"]))
+
+
+def _gaussian_window(n: int = GAUSS_SIZE, sigma: float = GAUSS_SIGMA) -> np.ndarray:
+    y, x = np.indices((n, n)) - n // 2
+    k = np.exp(-(x**2 + y**2) / (2 * sigma**2))
+    return k / k.sum()
+
+
+def mscn(gray: np.ndarray) -> np.ndarray:
+    """Mean-subtracted contrast-normalised coefficients of a float image in [0, 1], [H, W]."""
+    import cv2
+
+    k = _gaussian_window()
+    # zero padding, as scipy.signal.convolve2d(..., "same") in the reference implementation
+    mu = cv2.filter2D(gray, cv2.CV_64F, k, borderType=cv2.BORDER_CONSTANT)
+    sq = cv2.filter2D(gray * gray, cv2.CV_64F, k, borderType=cv2.BORDER_CONSTANT)
+    sigma = np.sqrt(np.abs(mu * mu - sq))
+    return (gray - mu) / (sigma + MSCN_C)
+
+
+def aggd_fit(x: np.ndarray) -> tuple[float, float, float, float]:
+    """Asymmetric generalised Gaussian fit by moment matching.
+
+    Returns:
+        (alpha, mean, sigma_left^2, sigma_right^2).
+    """
+    from scipy import optimize, special
+
+    x = x.ravel()
+    left, right = x[x < 0], x[x >= 0]
+    sl2 = float(np.mean(left**2)) if left.size else 0.0
+    sr2 = float(np.mean(right**2)) if right.size else 0.0
+    r_hat = float(np.mean(np.abs(x))) ** 2 / float(np.mean(x**2))
+    g = np.sqrt(sl2) / np.sqrt(sr2)
+    big_r = r_hat * (g**3 + 1) * (g + 1) / (g**2 + 1) ** 2
+    phi = lambda a: special.gamma(2 / a) ** 2 / (special.gamma(1 / a) * special.gamma(3 / a)) - big_r  # noqa: E731
+    alpha = float(optimize.root(phi, [0.2]).x[0])
+    const = np.sqrt(special.gamma(1 / alpha) / special.gamma(3 / alpha))
+    mean = (np.sqrt(sr2) - np.sqrt(sl2)) * const * special.gamma(2 / alpha) / special.gamma(1 / alpha)
+    return alpha, float(mean), sl2, sr2
+
+
+def brisque_features_one_scale(gray: np.ndarray) -> np.ndarray:
+    """18 features: AGGD fit of the MSCN map and of its 4 neighbour products. gray: float [H, W] in [0, 1]."""
+    m = mscn(gray)
+    alpha, _, sl2, sr2 = aggd_fit(m)
+    feats = [alpha, (sl2 + sr2) / 2]
+    for prod in (m[:, :-1] * m[:, 1:], m[:-1, :] * m[1:, :], m[:-1, :-1] * m[1:, 1:], m[1:, :-1] * m[:-1, 1:]):
+        feats.extend(aggd_fit(prod))
+    return np.asarray(feats, dtype=np.float64)
+
+
+def brisque_features(image: np.ndarray) -> np.ndarray:
+    """The 36 BRISQUE features of an image at its own and at half resolution.
+
+    Args:
+        image: uint8 RGB [H, W, 3] or grayscale [H, W].
+
+    Returns:
+        float64 [36].
+    """
+    import cv2
+
+    img = image.astype(np.float64) / 255.0
+    gray = img @ RGB_TO_GRAY if img.ndim == 3 else img
+    half = cv2.resize(gray, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_CUBIC)
+    return np.concatenate([brisque_features_one_scale(gray), brisque_features_one_scale(half)])
+
+
+def brisque_score(image: np.ndarray, model: SvrModel) -> float:
+    """BRISQUE of one image (lower is better, ~0-100); NaN for a flat image, which has no statistics.
+
+    Args:
+        image: uint8 RGB [H, W, 3] or grayscale [H, W].
+        model: from `load_svr()`.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        feats = brisque_features(image)
+    return model.predict(feats) if np.all(np.isfinite(feats)) else float("nan")
+
+
+@dataclass
+class BrisqueQuality:
+    """Quality scorer: median BRISQUE over frames spread across the clip.
+
+    Attributes:
+        n_frames: frames scored per clip.
+        short_side: resize frames to this short side (px) first; None scores them at analysis resolution.
+        model_dir: folder with `svm.txt` and `normalize.pickle`; None takes the `brisque` package's model.
+    """
+
+    signal: ClassVar[str] = "quality"
+    backend: ClassVar[str] = "brisque"
+
+    n_frames: int = 5
+    short_side: int | None = None
+    model_dir: str | None = None
+    _model: SvrModel | None = field(default=None, init=False, repr=False)
+
+    def setup(self) -> None:
+        if self._model is None:
+            self._model = load_svr(self.model_dir)
+
+    def score(self, clip: AnalysisClip) -> Score:
+        if len(clip.frames) == 0:
+            return Score.failed(self.backend, "too_short")
+        self.setup()
+        scores = np.array([brisque_score(resize_short_side(clip.frames[i], self.short_side), self._model)
+                           for i in spread_indices(len(clip.frames), self.n_frames)])
+        ok = scores[np.isfinite(scores)]
+        if ok.size == 0:
+            return Score.failed(self.backend, "flat_frames", n_frames=len(scores))
+        return Score(float(np.median(ok)), self.backend, None,
+                     {"worst": float(ok.max()), "n_frames": int(ok.size)})
+
+
+QUALITY_BACKENDS: dict[str, type] = {"brisque": BrisqueQuality}

@@ -1,0 +1,125 @@
+"""Build the configured scorers and run them on a clip into flat manifest columns.
+
+Config shape (one entry per signal, e.g. `parameters_curate.yml: scorers`):
+
+    {"motion": {"backend": "farneback", "n_windows": 8},
+     "quality": {"backend": "brisque"},
+     "aesthetic": {"backend": "image_stats"},
+     "person": {"backend": "mediapipe", "n_frames": 5}}
+
+A signal set to None/false, or with `enabled: false`, is skipped. Every other key is a field of the backend's
+scorer dataclass; a key it does not have is an error, not silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from typing import Any
+
+from omnihuman_pipeline.scoring.aesthetic import AESTHETIC_BACKENDS
+from omnihuman_pipeline.scoring.base import AnalysisClip, Score, Scorer
+from omnihuman_pipeline.scoring.motion import MOTION_BACKENDS
+from omnihuman_pipeline.scoring.person import PERSON_BACKENDS
+from omnihuman_pipeline.scoring.quality import QUALITY_BACKENDS
+
+logger = logging.getLogger(__name__)
+
+SCORER_BACKENDS: dict[str, dict[str, type]] = {
+    "motion": MOTION_BACKENDS,
+    "quality": QUALITY_BACKENDS,
+    "aesthetic": AESTHETIC_BACKENDS,
+    "person": PERSON_BACKENDS,
+}
+DEFAULT_BACKENDS = {"motion": "farneback", "quality": "brisque", "aesthetic": "image_stats", "person": "mediapipe"}
+
+
+def build_scorer(signal: str, backend: str | None = None, **params: Any) -> Scorer:
+    """One scorer by signal and backend name.
+
+    Args:
+        signal: "motion", "quality", "aesthetic" or "person".
+        backend: a name in that signal's registry; None takes the offline default.
+        **params: fields of the backend's scorer dataclass.
+
+    Raises:
+        ValueError: unknown signal, backend or parameter (the message lists what exists).
+    """
+    if signal not in SCORER_BACKENDS:
+        raise ValueError(f"unknown scorer signal '{signal}'; known: {sorted(SCORER_BACKENDS)}")
+    backends = SCORER_BACKENDS[signal]
+    backend = backend or DEFAULT_BACKENDS[signal]
+    if backend not in backends:
+        raise ValueError(f"unknown {signal} backend '{backend}'; known: {sorted(backends)}")
+    cls = backends[backend]
+    allowed = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = set(params) - allowed
+    if unknown:
+        raise ValueError(f"{signal} backend '{backend}' has no parameter(s) {sorted(unknown)}; "
+                         f"known: {sorted(allowed)}")
+    return cls(**params)
+
+
+def build_scorers(config: dict[str, Any]) -> list[Scorer]:
+    """Scorers for every enabled signal in `config`, in its order; weights are not loaded yet.
+
+    Call `setup_scorers` once per worker before scoring (scorers are cheap to pickle until then).
+
+    Args:
+        config: {signal: {"backend": name, **params} | None | False}.
+
+    Returns:
+        The scorers.
+
+    Raises:
+        ValueError: an unknown signal, backend or parameter.
+    """
+    scorers = []
+    for signal, entry in config.items():
+        if entry is None or entry is False:
+            continue
+        params = dict(entry)
+        if not params.pop("enabled", True):
+            continue
+        scorers.append(build_scorer(signal, params.pop("backend", None), **params))
+    return scorers
+
+
+def setup_scorers(scorers: list[Scorer]) -> list[Scorer]:
+    """Load every scorer's models (once per worker); returns the same list."""
+    for scorer in scorers:
+        scorer.setup()
+    return scorers
+
+
+def score_columns(signal: str, score: Score) -> dict[str, Any]:
+    """Flat manifest columns of one score: `<signal>`, `<signal>_backend`, `<signal>_error`, `<signal>_<extra>`."""
+    row = {signal: float(score.value), f"{signal}_backend": score.backend, f"{signal}_error": score.error}
+    row.update({f"{signal}_{key}": value for key, value in score.extra.items()})
+    return row
+
+
+def score_clip(clip: AnalysisClip, scorers: list[Scorer]) -> dict[str, Any]:
+    """Run every scorer on a clip; a scorer that raises costs its own columns, never the clip.
+
+    Args:
+        clip: the decoded clip.
+        scorers: from `build_scorers` (set up or not: `setup()` is idempotent and runs on first use).
+
+    Returns:
+        Flat columns per scorer (see `score_columns`) plus `timing_<signal>`, its wall time in s.
+        A scorer that raised has value NaN and `<signal>_error = "exception: <Type>: <message>"`.
+    """
+    row: dict[str, Any] = {}
+    for scorer in scorers:
+        start = time.perf_counter()
+        try:
+            score = scorer.score(clip)
+        except Exception as exc:  # noqa: BLE001  (one broken scorer must not lose the clip's other scores)
+            logger.warning("scorer %s/%s failed on clip %s: %r", scorer.signal, scorer.backend, clip.clip_id, exc)
+            score = Score(math.nan, scorer.backend, f"exception: {type(exc).__name__}: {exc}")
+        row.update(score_columns(scorer.signal, score))
+        row[f"timing_{scorer.signal}"] = time.perf_counter() - start
+    return row
