@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,9 +38,18 @@ def _hash(path: str) -> tuple[str, str | None]:
         return "", f"cannot read file: {err}"
 
 
+def table_path(path: str, root: str | None = None) -> str:
+    """The path written to the table: relative to `root` (default: the working directory, i.e. the
+    project root under `kedro run`) when the file is inside it, so tables stay valid when the
+    project folder moves; absolute otherwise."""
+    root = os.path.abspath(root or os.getcwd())
+    absolute = os.path.abspath(path)
+    return os.path.relpath(absolute, root) if absolute.startswith(root + os.sep) else absolute
+
+
 def build_inventory(paths: Iterable[str], threads: int = 4) -> Inventory:
     """Hash every file (the `video_id`) and set aside byte-identical duplicates."""
-    paths = sorted(paths)
+    paths = sorted(table_path(p) for p in paths)
     with ThreadPoolExecutor(threads) as pool:
         hashes = list(tqdm(pool.map(_hash, paths), total=len(paths), desc="hash", leave=False))
     first: dict[str, str] = {}

@@ -8,6 +8,7 @@ clip. Expected problems (unreadable, no video, truncated ...) become statuses; n
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 import traceback
 from collections import deque
@@ -126,6 +127,8 @@ class VideoTask:
 
     def _split_and_score(self, job: VideoJob, info: VideoInfo, audio: np.ndarray | None):
         media = self.config.media
+        # clips of an earlier run with other settings may have other boundaries: start clean
+        shutil.rmtree(Path(self.config.clips_dir) / job.video_id, ignore_errors=True)
         analysis_size = fit_short_side(info.width, info.height, media.analysis_short_side)
         out_size = fit_short_side(info.width, info.height, media.clip_short_side)
         reader = FrameReader(job.path, fps=media.fps, analysis_size=analysis_size, output_size=out_size,
