@@ -58,7 +58,9 @@ RESULTS = Path(__file__).parent / "results" / "model_speed.json"
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", default="base", help="model preset: tiny | base | paper")
-    parser.add_argument("--latent", default="5x60x104", help="noisy latent T x H x W (latent frames, 8x-down H, W)")
+    parser.add_argument(
+        "--latent", default="5x60x104", help="noisy latent T x H x W (latent frames, 8x-down H, W)"
+    )
     parser.add_argument("--motion", type=int, default=2, help="motion latent frames (5 px frames -> 2)")
     parser.add_argument("--text-len", type=int, default=128)
     parser.add_argument("--batch", type=int, default=1)
@@ -72,7 +74,9 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def make_inputs(cfg: OmniHumanConfig, args: argparse.Namespace, device: torch.device) -> dict[str, torch.Tensor]:
+def make_inputs(
+    cfg: OmniHumanConfig, args: argparse.Namespace, device: torch.device
+) -> dict[str, torch.Tensor]:
     """Random inputs with every condition on (no text padding, so SDPA may use its fastest kernel)."""
     t, h, w = (int(v) for v in args.latent.lower().split("x"))
     b, c, f = args.batch, cfg.in_channels, num_pixel_frames(t)
@@ -89,7 +93,9 @@ def make_inputs(cfg: OmniHumanConfig, args: argparse.Namespace, device: torch.de
     return {k: (v.to(device) if v is not None else None) for k, v in inputs.items()}
 
 
-def step_flops(model: OmniHumanTransformer, inputs: dict[str, torch.Tensor], text_len: int) -> dict[str, float]:
+def step_flops(
+    model: OmniHumanTransformer, inputs: dict[str, torch.Tensor], text_len: int
+) -> dict[str, float]:
     """Analytic model FLOPs of one forward + backward (see the module docstring)."""
     cfg = model.config
     x = inputs["noisy_latents"]
@@ -109,7 +115,12 @@ def step_flops(model: OmniHumanTransformer, inputs: dict[str, torch.Tensor], tex
             return n_audio_tokens
         if ".audio_attn." in name or name.startswith("final_layer"):
             return n_noisy
-        if "_context" in name or ".add_" in name or "norm_added" in name or name.startswith("context_embedder"):
+        if (
+            "_context" in name
+            or ".add_" in name
+            or "norm_added" in name
+            or name.startswith("context_embedder")
+        ):
             return n_text
         return n_video
 
@@ -220,7 +231,9 @@ def main() -> None:
         "batch": args.batch,
         "grad_checkpointing": not args.no_grad_ckpt,
         "dtype": "bf16-autocast" if device.type == "cuda" else "fp32",
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "device": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or "cpu",
         "torch": torch.__version__,
         "cpu_threads": torch.get_num_threads(),
         "flops_per_step": flops,

@@ -30,7 +30,9 @@ def _changed_latent_frames(a: torch.Tensor, b: torch.Tensor) -> set[int]:
     return {int(k) for k in torch.nonzero(diff > 1e-6).flatten()}
 
 
-def _locality_check(inputs_factory, model, config, frames: int, perturbed_pixel_frames: list[int]) -> set[int]:
+def _locality_check(
+    inputs_factory, model, config, frames: int, perturbed_pixel_frames: list[int]
+) -> set[int]:
     """Changed latent frames, per block, when the given 25 fps audio frames are perturbed.
 
     Each block's cross-attention is replayed on its recorded video input with the perturbed audio
@@ -38,7 +40,9 @@ def _locality_check(inputs_factory, model, config, frames: int, perturbed_pixel_
     """
     x = inputs_factory(config, frames=frames, size=SIZE, seed=3)
     y = dict(x, audio_feats=x["audio_feats"].clone())
-    y["audio_feats"][:, perturbed_pixel_frames] += torch.randn_like(y["audio_feats"][:, perturbed_pixel_frames])
+    y["audio_feats"][:, perturbed_pixel_frames] += torch.randn_like(
+        y["audio_feats"][:, perturbed_pixel_frames]
+    )
     records = _capture_audio_attn(model, x)
     with torch.no_grad():
         tokens, valid = model.audio_adapter(y["audio_feats"], frames)

@@ -57,7 +57,9 @@ def test_fresh_audio_and_pose_change_nothing(inputs_factory, make_model, tiny_co
 
 
 @pytest.mark.parametrize("condition", ["text_on", "audio_on", "pose_on"])
-def test_condition_off_in_mixed_batch_equals_running_alone(inputs_factory, make_model, tiny_config, condition) -> None:
+def test_condition_off_in_mixed_batch_equals_running_alone(
+    inputs_factory, make_model, tiny_config, condition
+) -> None:
     """A sample with one condition off in a mixed batch equals that sample run alone without the condition."""
     model = make_model()
     x = inputs_factory(tiny_config)
@@ -122,7 +124,9 @@ def test_parameter_counts() -> None:
     """tiny has < 1 M parameters; base and paper (meta device) are ordered and paper is multi-billion."""
     tiny, base, paper = (count_parameters(OmniHumanConfig.from_preset(n)) for n in ("tiny", "base", "paper"))
     assert tiny < 1_000_000
-    assert sum(p.numel() for p in OmniHumanTransformer(OmniHumanConfig.from_preset("tiny")).parameters()) == tiny
+    assert (
+        sum(p.numel() for p in OmniHumanTransformer(OmniHumanConfig.from_preset("tiny")).parameters()) == tiny
+    )
     assert 1e8 < base < 2e9 < paper
 
 

@@ -22,7 +22,9 @@ def test_load_t2v_reports_every_tensor(make_model, tiny_config) -> None:
     report = load_pretrained_t2v(omni, state)
     model_keys = set(omni.state_dict())
     assert report.expanded == ["patch_embed.proj.weight"]
-    assert set(report.newly_initialized) == {k for k in model_keys if k.startswith(NEW_MODULES) or ".audio_attn." in k}
+    assert set(report.newly_initialized) == {
+        k for k in model_keys if k.startswith(NEW_MODULES) or ".audio_attn." in k
+    }
     assert set(report.loaded) == model_keys - set(report.newly_initialized) - set(report.expanded)
     assert report.skipped == {"pooled_text_proj.weight": "unexpected"}
     weight = omni.patch_embed.proj.weight

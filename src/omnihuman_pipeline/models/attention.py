@@ -21,7 +21,9 @@ from .rope import RopeFreqs, apply_rope
 ATTENTION_BACKENDS = ("sdpa", "math")
 
 
-def attention(q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor | None = None, backend: str = "sdpa") -> Tensor:
+def attention(
+    q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor | None = None, backend: str = "sdpa"
+) -> Tensor:
     """Scaled dot-product attention over heads.
 
     Args:
@@ -85,7 +87,12 @@ class JointAttention(nn.Module):
     """
 
     def __init__(
-        self, dim: int, num_heads: int, context_pre_only: bool = False, eps: float = 1e-6, backend: str = "sdpa"
+        self,
+        dim: int,
+        num_heads: int,
+        context_pre_only: bool = False,
+        eps: float = 1e-6,
+        backend: str = "sdpa",
     ) -> None:
         super().__init__()
         head_dim = dim // num_heads
@@ -126,7 +133,9 @@ class JointAttention(nn.Module):
 
         # 2. text projections (no RoPE), joined after the video tokens  [B, H, N + L, Dh]
         if context is not None:
-            k = torch.cat([k, self.norm_added_k(split_heads(self.add_k_proj(context), self.num_heads))], dim=2)
+            k = torch.cat(
+                [k, self.norm_added_k(split_heads(self.add_k_proj(context), self.num_heads))], dim=2
+            )
             v = torch.cat([v, split_heads(self.add_v_proj(context), self.num_heads)], dim=2)
             if not self.context_pre_only:
                 q_ctx = self.norm_added_q(split_heads(self.add_q_proj(context), self.num_heads))

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from .attention import RMSNorm, attention, merge_heads, split_heads
@@ -42,7 +41,9 @@ class AudioAdapter(nn.Module):
         )
         self.norm = nn.LayerNorm(dim)
 
-    def forward(self, audio_feats: Tensor, num_latent: int, frames_per_token: int = 1) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, audio_feats: Tensor, num_latent: int, frames_per_token: int = 1
+    ) -> tuple[Tensor, Tensor]:
         """Audio tokens grouped by token-frame.
 
         Args:
@@ -87,7 +88,9 @@ class FrameAudioCrossAttention(nn.Module):
         nn.init.zeros_(self.to_out.weight)
         nn.init.zeros_(self.to_out.bias)
 
-    def forward(self, x: Tensor, audio_tokens: Tensor, audio_valid: Tensor, audio_on: Tensor | None) -> Tensor:
+    def forward(
+        self, x: Tensor, audio_tokens: Tensor, audio_valid: Tensor, audio_on: Tensor | None
+    ) -> Tensor:
         """Cross-attention output for the noisy tokens (zero for samples with audio off).
 
         Args:

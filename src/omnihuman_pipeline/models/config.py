@@ -3,13 +3,13 @@
 Parameter counts of the presets (``python -m omnihuman_pipeline.models`` prints them; the
 ``paper`` preset is only ever built on the meta device):
 
-========  ======  ======  =====  =========  ===============
-preset    layers  hidden  heads  head dim   parameters
-========  ======  ======  =====  =========  ===============
-tiny      2       32      2      16         ~0.07 M
-base      16      1024    16     64         ~0.7 B
-paper     32      3072    24     128        ~12 B
-========  ======  ======  =====  =========  ===============
+======  ======  ======  =====  ========  ==============
+preset  layers  hidden  heads  head dim  parameters
+======  ======  ======  =====  ========  ==============
+tiny    2       32      2      16               66,918
+base    16      1024    16     64          676,232,512
+paper   32      3072    24     128      12,082,476,096
+======  ======  ======  =====  ========  ==============
 
 (exact numbers: :func:`omnihuman_pipeline.models.parameter_counts`).
 """
@@ -84,7 +84,9 @@ class OmniHumanConfig:
         if self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
         if sum(self.rope_axes_dim) != self.head_dim or any(d % 2 for d in self.rope_axes_dim):
-            raise ValueError(f"rope_axes_dim {self.rope_axes_dim} must be even and sum to head_dim {self.head_dim}")
+            raise ValueError(
+                f"rope_axes_dim {self.rope_axes_dim} must be even and sum to head_dim {self.head_dim}"
+            )
         if self.vae_spatial_factor != 2 ** len(self.pose_guider_widths):
             raise ValueError("the pose guider has one stride-2 conv per factor 2 of vae_spatial_factor")
 

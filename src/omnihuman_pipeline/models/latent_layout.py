@@ -97,7 +97,9 @@ def audio_token_index(
     """
     expected = num_pixel_frames(num_latent, factor)
     if num_audio_frames != expected:
-        raise ValueError(f"{num_latent} latent frames need {expected} audio frames at 25 fps, got {num_audio_frames}")
+        raise ValueError(
+            f"{num_latent} latent frames need {expected} audio frames at 25 fps, got {num_audio_frames}"
+        )
     offsets = torch.arange(-window, window + 1)
     index = torch.zeros(num_latent, factor, 2 * window + 1, dtype=torch.long)
     valid = torch.zeros_like(index, dtype=torch.bool)
@@ -122,7 +124,9 @@ def pixel_to_latent_pool_matrix(num_latent: int, factor: int = VAE_TEMPORAL_FACT
 
 def latent_frame_loss_mask(num_motion_latent: int, num_noisy_latent: int) -> Tensor:
     """Loss mask [Tm + T] over a clip's latent frames when motion frames lead the clip: False on motion frames."""
-    return torch.cat([torch.zeros(num_motion_latent, dtype=torch.bool), torch.ones(num_noisy_latent, dtype=torch.bool)])
+    return torch.cat(
+        [torch.zeros(num_motion_latent, dtype=torch.bool), torch.ones(num_noisy_latent, dtype=torch.bool)]
+    )
 
 
 @dataclass(frozen=True)

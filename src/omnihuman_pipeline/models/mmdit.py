@@ -39,7 +39,9 @@ from .rope import RopeFreqs, video_rope
 def timestep_sinusoid(timestep: Tensor, dim: int, max_period: float = 10_000.0) -> Tensor:
     """Sinusoidal features [B, dim] of (scaled) timesteps [B] (cos first, as in DiT)."""
     half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=timestep.device) / half)
+    freqs = torch.exp(
+        -math.log(max_period) * torch.arange(half, dtype=torch.float32, device=timestep.device) / half
+    )
     args = timestep.float()[:, None] * freqs[None]  # [B, dim / 2]
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
 
@@ -68,7 +70,9 @@ class PatchEmbed3D(nn.Module):
     def forward(self, latents: Tensor) -> Tensor:
         for size, p in zip(latents.shape[2:], self.patch_size, strict=True):
             if size % p:
-                raise ValueError(f"latent shape {tuple(latents.shape)} is not divisible by patch {self.patch_size}")
+                raise ValueError(
+                    f"latent shape {tuple(latents.shape)} is not divisible by patch {self.patch_size}"
+                )
         return self.proj(latents).flatten(2).transpose(1, 2)  # [B, N, D]
 
 
@@ -122,8 +126,12 @@ class MMDiTBlock(nn.Module):
         # text stream: only shift/scale of its keys/values in the last block
         self.norm1_context = nn.LayerNorm(dim, elementwise_affine=False, eps=eps)
         self.adaln_context = nn.Linear(dim, (2 if context_pre_only else 6) * dim)
-        self.attn = JointAttention(dim, num_heads, context_pre_only=context_pre_only, eps=eps, backend=backend)
-        self.audio_attn = FrameAudioCrossAttention(dim, num_heads, eps=eps, backend=backend) if with_audio else None
+        self.attn = JointAttention(
+            dim, num_heads, context_pre_only=context_pre_only, eps=eps, backend=backend
+        )
+        self.audio_attn = (
+            FrameAudioCrossAttention(dim, num_heads, eps=eps, backend=backend) if with_audio else None
+        )
         self.norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=eps)
         self.ff = FeedForward(dim, mlp_ratio)
         if not context_pre_only:
@@ -173,7 +181,9 @@ class MMDiTBlock(nn.Module):
 class FinalLayer(nn.Module):
     """Final adaLN (shift, scale) + linear to patch pixels, both zero-initialised (DiT)."""
 
-    def __init__(self, dim: int, out_channels: int, patch_size: tuple[int, int, int], eps: float = 1e-6) -> None:
+    def __init__(
+        self, dim: int, out_channels: int, patch_size: tuple[int, int, int], eps: float = 1e-6
+    ) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(dim, elementwise_affine=False, eps=eps)
         self.adaln = nn.Linear(dim, 2 * dim)
@@ -194,6 +204,10 @@ class OmniHumanTransformer(nn.Module):
         config: :class:`OmniHumanConfig` (see its fields for every default; presets via
             ``OmniHumanConfig.from_preset("tiny" | "base" | "paper")``).
         backend: attention backend for every attention, ``"sdpa"`` (default) or ``"math"``.
+
+    The loss mask of a packed sequence is ``model.token_layout(shape, has_ref, n_motion).loss_mask()``;
+    the per-block audio cross-attention output can be read with a forward hook on
+    ``model.blocks[i].audio_attn`` (shape [B, N_noisy, D]).
     """
 
     _supports_gradient_checkpointing = True
@@ -208,7 +222,9 @@ class OmniHumanTransformer(nn.Module):
         self.time_embed = TimestepEmbedding(c.timestep_freq_dim, d, c.timestep_scale)
         self.context_embedder = nn.Linear(c.text_dim, d)
         self.audio_adapter = (
-            AudioAdapter(c.audio_layers, c.audio_dim, c.audio_hidden, d, c.audio_window, c.vae_temporal_factor)
+            AudioAdapter(
+                c.audio_layers, c.audio_dim, c.audio_hidden, d, c.audio_window, c.vae_temporal_factor
+            )
             if c.with_audio
             else None
         )
@@ -379,7 +395,12 @@ class OmniHumanTransformer(nn.Module):
         return rearrange(
             out,
             "b (t h w) (pt ph pw c) -> b c (t pt) (h ph) (w pw)",
-            t=t // pt, h=h // ph, w=w // pw, pt=pt, ph=ph, pw=pw,
+            t=t // pt,
+            h=h // ph,
+            w=w // pw,
+            pt=pt,
+            ph=ph,
+            pw=pw,
         )
 
     def _embed_clean(self, latents: Tensor) -> Tensor:
