@@ -3,7 +3,8 @@
 Flow is computed on short windows of consecutive frames spread over the clip, never on the whole clip:
 `n_windows` windows of `window` frames give `n_windows * (window - 1)` flow fields. Magnitudes are reported
 in px/frame at a 256-px short side, whatever resolution the flow ran at, so thresholds do not depend on
-`short_side`.
+`short_side`; "per frame" is per frame of the analysis clip (25 fps), so clips decoded at another rate
+measure differently.
 
 - `value` (mean flow magnitude) separates static shots (~0) from people talking or moving.
 - `jitter` is the mean magnitude of the frame-to-frame change of the global (median) flow vector, i.e. the
