@@ -45,6 +45,7 @@ class CurateConfig:
     scorers: dict[str, dict[str, Any]]
     clips_dir: str
     min_video_s: float = 0.5
+    min_decoded_share: float = 0.9  # decoding less of the declared duration marks a file `truncated`
 
     @classmethod
     def from_params(cls, media: dict, scenes: dict, scorers: dict, clips_dir: str,
@@ -54,6 +55,6 @@ class CurateConfig:
     def fingerprint(self) -> str:
         """Hash of what changes the per-video results (not thresholds: eligibility is computed later)."""
         payload = {"media": asdict(self.media), "scenes": asdict(self.scenes), "scorers": self.scorers,
-                   "min_video_s": self.min_video_s}
+                   "min_video_s": self.min_video_s, "min_decoded_share": self.min_decoded_share}
         payload["media"].pop("extensions")
         return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]

@@ -118,9 +118,13 @@ class VideoTask:
         clips, decode_error, n_frames, clip_timings = self._split_and_score(job, info, audio)
         timings.update(clip_timings)
         status, error = errors.OK, audio_error
+        decoded_s = n_frames / media.fps
         if decode_error:
             status, error = (errors.TRUNCATED if n_frames else errors.UNREADABLE), decode_error
-        elif n_frames / media.fps < self.config.min_video_s:
+        elif info.duration_s and decoded_s < self.config.min_decoded_share * info.duration_s - 1 / media.fps:
+            # FFmpeg ends a cut-short file at the last whole packet without an error
+            status, error = errors.TRUNCATED, f"decoded {decoded_s:.2f} s of {info.duration_s:.2f} s declared"
+        elif decoded_s < self.config.min_video_s:
             status, error = errors.TOO_SHORT, f"{n_frames} frames at {media.fps} fps"
         row = video_row(job, info, status, error)
         return VideoResult(row, clips, timings)

@@ -20,17 +20,21 @@ class SceneSplitConfig:
         min_scene_s: no two cuts closer than this, in seconds.
         max_clip_s: a scene longer than this is split into clips of at most this length.
         weights: weights of the hue, saturation, luma and edge changes in the content score;
-            hue and saturation carry full weight so hue-only cuts are found.
+            hue carries double weight so hue-only cuts (same shot, other colour) are found.
+        detect_short_side: frames are shrunk to this short side before detection: camera
+            motion and texture change little at low resolution, a cut changes everything, so
+            the adaptive ratio of a hue-only cut rises from ~2.9 (240 px) to ~4.6 (64 px).
     """
 
     adaptive_threshold: float = 3.0
-    min_content_val: float = 10.0
+    min_content_val: float = 15.0
     window_width: int = 2
     min_scene_s: float = 0.6
     max_clip_s: float = 20.0
     weights: dict[str, float] = field(
-        default_factory=lambda: {"delta_hue": 1.0, "delta_sat": 1.0, "delta_lum": 1.0, "delta_edges": 0.0}
+        default_factory=lambda: {"delta_hue": 2.0, "delta_sat": 1.0, "delta_lum": 1.0, "delta_edges": 0.0}
     )
+    detect_short_side: int = 64
 
 
 class SceneSplitter:
@@ -60,6 +64,12 @@ class SceneSplitter:
 
     def push(self, index: int, rgb: np.ndarray) -> list[int]:
         """Process frame `index` (RGB uint8); return new scene-cut frame indices (usually none)."""
+        import cv2
+
+        h, w = rgb.shape[:2]
+        scale = self.config.detect_short_side / min(h, w)
+        if scale < 1:
+            rgb = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
         cuts = self.detector.process_frame(index, np.ascontiguousarray(rgb[..., ::-1]))
         new = [c for c in cuts if c > self.boundaries[-1][0]]
         self.boundaries.extend((c, "cut") for c in new)
