@@ -1,8 +1,9 @@
 """Training throughput of the OmniHuman MMDiT: SDPA vs the reference math attention, in one run.
 
 Measures forward + backward (no optimizer step) of one model with every condition on (reference,
-motion frames, text, audio, pose), first with ``backend="sdpa"`` then with ``backend="math"``, and
-prints tokens/s, the ratio sdpa/math and the model FLOPs utilisation (MFU).
+motion frames, text, audio, pose) with ``backend="sdpa"`` and ``backend="math"`` (timed steps
+interleaved, median reported), and prints tokens/s, the ratio sdpa/math and the model FLOPs
+utilisation (MFU).
 
 Defaults (``--config base``): 480x832 px video -> 60x104 latent -> 30x52 = 1560 tokens per latent frame;
 5 noisy latent frames (17 px frames) + 1 reference + 2 motion latent frames = 12,480 video tokens,
@@ -143,34 +144,50 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_backend(model: OmniHumanTransformer, inputs: dict, backend: str, args: argparse.Namespace) -> dict:
-    """Seconds per forward + backward with ``backend``, and peak memory on GPU."""
+def train_step(model: OmniHumanTransformer, inputs: dict, backend: str) -> float:
+    """Seconds of one forward + backward with ``backend`` (bf16 autocast on GPU, fp32 on CPU)."""
     device = inputs["noisy_latents"].device
     model.set_attention_backend(backend)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
-    try:
-        times = []
-        for i in range(args.warmup + args.steps):
-            sync(device)
-            start = time.perf_counter()
-            with autocast:
-                out = model(**inputs)
-                loss = out.float().square().mean()
-            loss.backward()
+    sync(device)
+    start = time.perf_counter()
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        loss = model(**inputs).float().square().mean()
+    loss.backward()
+    model.zero_grad(set_to_none=True)
+    sync(device)
+    return time.perf_counter() - start
+
+
+def time_backends(
+    model: OmniHumanTransformer, inputs: dict, backends: list[str], args: argparse.Namespace
+) -> dict[str, dict]:
+    """Median seconds per step of each backend, and peak GPU memory; ``{"status": "oom"}`` if it does not fit."""
+    device = inputs["noisy_latents"].device
+    results: dict[str, dict] = {}
+    # 1. warm-up and peak memory, one backend at a time
+    for backend in backends:
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(device)
+        try:
+            for _ in range(args.warmup):
+                train_step(model, inputs, backend)
+        except torch.OutOfMemoryError:
             model.zero_grad(set_to_none=True)
-            sync(device)
-            if i >= args.warmup:
-                times.append(time.perf_counter() - start)
-    except torch.OutOfMemoryError:
-        model.zero_grad(set_to_none=True)
-        return {"status": "oom"}
-    result = {"status": "ok", "step_s": sorted(times)[len(times) // 2]}
-    if device.type == "cuda":
-        result["peak_mem_gb"] = torch.cuda.max_memory_allocated(device) / 1e9
-    return result
+            results[backend] = {"status": "oom"}
+            continue
+        results[backend] = {"status": "ok", "times": []}
+        if device.type == "cuda":
+            results[backend]["peak_mem_gb"] = torch.cuda.max_memory_allocated(device) / 1e9
+    # 2. timed rounds with the backends interleaved, so load drift (shared CPUs, GPU clocks) hits both alike
+    running = [b for b in backends if results[b]["status"] == "ok"]
+    for _ in range(args.steps):
+        for backend in running:
+            results[backend]["times"].append(train_step(model, inputs, backend))
+    for backend in running:
+        times = sorted(results[backend].pop("times"))
+        results[backend]["step_s"] = times[len(times) // 2]
+    return results
 
 
 def peak_flops(device: torch.device, override: float | None) -> float | None:
@@ -197,15 +214,13 @@ def main() -> None:
     flops = step_flops(model, inputs, args.text_len)
     peak = peak_flops(device, args.peak_tflops)
 
-    results: dict[str, dict] = {}
-    for backend in backends:
-        r = time_backend(model, inputs, backend, args)
+    results = time_backends(model, inputs, backends, args)
+    for backend, r in results.items():
         if r["status"] == "ok":
             r["tokens_per_s"] = flops["tokens"] / r["step_s"]
             r["noisy_tokens_per_s"] = flops["noisy_tokens"] / r["step_s"]
             r["tflops_per_s"] = flops["total"] / r["step_s"] / 1e12
             r["mfu"] = flops["total"] / r["step_s"] / peak if peak else None
-        results[backend] = r
         mfu = f"{r['mfu']:.1%}" if r.get("mfu") is not None else "n/a"
         line = (
             f"{backend:>5}: {r['step_s'] * 1e3:9.1f} ms/step  {r['tokens_per_s']:12,.0f} tokens/s  "
