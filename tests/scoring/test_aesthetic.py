@@ -3,7 +3,6 @@
 import cv2
 import numpy as np
 import pytest
-from scoring_helpers import make_clip
 
 from omnihuman_pipeline.scoring.aesthetic import (
     CLIP_MEAN,
@@ -17,13 +16,19 @@ from omnihuman_pipeline.scoring.aesthetic import (
     laion_scores,
     load_laion_models,
 )
+from omnihuman_pipeline.scoring.base import AnalysisClip
 from omnihuman_pipeline.weights import WeightsNotFoundError
+
+
+def _clip(frames):
+    return AnalysisClip(frames=frames, fps=25.0)
+
 
 OFFICIAL_HEAD_KEYS = {f"layers.{i}.{p}" for i in (0, 2, 4, 6, 7) for p in ("weight", "bias")}
 
 
 def _still(image: np.ndarray, n: int = 3):
-    return make_clip(np.stack([image] * n))
+    return _clip(np.stack([image] * n))
 
 
 def _resized(image: np.ndarray) -> np.ndarray:
@@ -31,6 +36,7 @@ def _resized(image: np.ndarray) -> np.ndarray:
 
 
 # --- image_stats -----------------------------------------------------------------------------------------
+
 
 def test_colourfulness_reference_values():
     """Gray has colourfulness 0; a saturated red/green split is far above the 'highly colourful' 82."""
@@ -69,10 +75,11 @@ def test_image_stats_is_deterministic_and_reports_statistics(astronaut):
 
 def test_image_stats_empty_clip():
     """No frames give 'too_short'."""
-    assert ImageStatsAesthetic().score(make_clip(np.zeros((0, 8, 8, 3), np.uint8))).error == "too_short"
+    assert ImageStatsAesthetic().score(_clip(np.zeros((0, 8, 8, 3), np.uint8))).error == "too_short"
 
 
 # --- laion ---------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def laion_files(tmp_path_factory):
@@ -83,12 +90,26 @@ def laion_files(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("laion")
     torch.manual_seed(0)
-    config = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                              image_size=32, patch_size=8, projection_dim=768)
+    config = CLIPVisionConfig(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=32,
+        patch_size=8,
+        projection_dim=768,
+    )
     CLIPVisionModelWithProjection(config).save_pretrained(root / "clip")
     head = torch.nn.Sequential(  # the official module's layout, written out independently of the loader
-        torch.nn.Linear(768, 1024), torch.nn.Dropout(0.2), torch.nn.Linear(1024, 128), torch.nn.Dropout(0.2),
-        torch.nn.Linear(128, 64), torch.nn.Dropout(0.1), torch.nn.Linear(64, 16), torch.nn.Linear(16, 1))
+        torch.nn.Linear(768, 1024),
+        torch.nn.Dropout(0.2),
+        torch.nn.Linear(1024, 128),
+        torch.nn.Dropout(0.2),
+        torch.nn.Linear(128, 64),
+        torch.nn.Dropout(0.1),
+        torch.nn.Linear(64, 16),
+        torch.nn.Linear(16, 1),
+    )
     state = {f"layers.{k}": v for k, v in head.state_dict().items()}
     torch.save(state, root / LAION_HEAD_FILE)
     return root / LAION_HEAD_FILE, root / "clip", head.eval()
@@ -98,7 +119,10 @@ def test_laion_head_has_official_keys():
     """The head's state dict keys and shapes are those of sac+logos+ava1-l14-linearMSE.pth."""
     state = build_laion_head().state_dict()
     assert set(state) == OFFICIAL_HEAD_KEYS
-    assert tuple(state["layers.0.weight"].shape) == (1024, 768) and tuple(state["layers.7.weight"].shape) == (1, 16)
+    assert tuple(state["layers.0.weight"].shape) == (1024, 768) and tuple(state["layers.7.weight"].shape) == (
+        1,
+        16,
+    )
 
 
 def test_clip_preprocess_crops_and_normalises():
@@ -127,7 +151,7 @@ def test_laion_loader_scores_random_weights(laion_files, astronaut, monkeypatch)
     with torch.no_grad():
         torch.testing.assert_close(head(emb), reference_head(emb))
     scorer = LaionAesthetic(n_frames=2)
-    clip_score = scorer.score(make_clip(frames))
+    clip_score = scorer.score(_clip(frames))
     assert clip_score.backend == "laion" and clip_score.value == pytest.approx(scores.mean(), rel=1e-6)
 
 

@@ -2,9 +2,13 @@
 
 import numpy as np
 import pytest
-from scoring_helpers import make_clip
 
+from omnihuman_pipeline.scoring.base import AnalysisClip
 from omnihuman_pipeline.scoring.motion import FarnebackMotion, motion_stats
+
+
+def _clip(frames):
+    return AnalysisClip(frames=frames, fps=25.0)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +56,7 @@ def test_jitter_separates_shake_from_fast_smooth_motion(scorer, fast_pan_clip, z
 
 def test_too_short_clip_fails_cleanly(scorer, static_clip):
     """Fewer frames than one window give Score.failed('too_short'), not an exception."""
-    score = scorer.score(make_clip(static_clip.frames[:2]))
+    score = scorer.score(_clip(static_clip.frames[:2]))
     assert score.error == "too_short" and np.isnan(score.value)
 
 
@@ -60,3 +64,20 @@ def test_invalid_config_raises():
     """A window of one frame cannot give flow: ValueError at construction."""
     with pytest.raises(ValueError):
         FarnebackMotion(window=1)
+
+
+def test_corpus_generator_clips_fall_in_separate_ranges(scorer):
+    """The tiny corpus's static, Ken Burns and shaky clips (corpus.synth) land in disjoint motion/jitter ranges."""
+    from omnihuman_pipeline.corpus import synth
+
+    image = synth.load_image("coffee")
+    static, smooth, shaky = (
+        scorer.score(_clip(frames))
+        for frames in (
+            synth.static(image, 30, (256, 320), noise_std=1.0),
+            synth.ken_burns(image, 30, (256, 320)),
+            synth.shaky(image, 30, (256, 320)),
+        )
+    )
+    assert static.value < 0.1 < 1.0 < smooth.value < 2.5 < 8.0 < shaky.value
+    assert smooth.extra["jitter"] < 0.2 and shaky.extra["jitter"] > 10

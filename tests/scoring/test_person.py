@@ -3,9 +3,13 @@
 import numpy as np
 import pytest
 import skimage.data
-from scoring_helpers import make_clip
 
+from omnihuman_pipeline.scoring.base import AnalysisClip
 from omnihuman_pipeline.scoring.person import FramePerson, MediaPipePerson, summarise
+
+
+def _clip(frames):
+    return AnalysisClip(frames=frames, fps=25.0)
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +22,7 @@ def scorer():
 
 
 def _still(image: np.ndarray):
-    return make_clip(np.stack([image] * 3))
+    return _clip(np.stack([image] * 3))
 
 
 def test_astronaut_is_a_person(scorer, astronaut):
@@ -51,4 +55,4 @@ def test_summary_counts_pose_only_frames():
 
 def test_empty_clip_is_too_short(scorer):
     """No frames give 'too_short'."""
-    assert scorer.score(make_clip(np.zeros((0, 8, 8, 3), np.uint8))).error == "too_short"
+    assert scorer.score(_clip(np.zeros((0, 8, 8, 3), np.uint8))).error == "too_short"

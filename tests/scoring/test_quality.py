@@ -3,9 +3,13 @@
 import cv2
 import numpy as np
 import pytest
-from scoring_helpers import make_clip
 
+from omnihuman_pipeline.scoring.base import AnalysisClip
 from omnihuman_pipeline.scoring.quality import BrisqueQuality, brisque_score, load_svr
+
+
+def _clip(frames):
+    return AnalysisClip(frames=frames, fps=25.0)
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +26,9 @@ def test_blur_and_noise_score_worse(model, astronaut):
     """Gaussian blur and additive noise each raise BRISQUE by more than 30 points."""
     ref = brisque_score(astronaut, model)
     blurred = cv2.GaussianBlur(astronaut, (0, 0), 3)
-    noisy = np.clip(astronaut + np.random.default_rng(0).normal(0, 25, astronaut.shape), 0, 255).astype(np.uint8)
+    noisy = np.clip(astronaut + np.random.default_rng(0).normal(0, 25, astronaut.shape), 0, 255).astype(
+        np.uint8
+    )
     assert brisque_score(blurred, model) > ref + 30
     assert brisque_score(noisy, model) > ref + 30
 
@@ -33,7 +39,7 @@ def test_scorer_takes_median_over_sampled_frames(astronaut):
     frames = np.stack([astronaut, astronaut, blurred, astronaut, astronaut])
     scorer = BrisqueQuality(n_frames=5)
     scorer.setup()
-    score = scorer.score(make_clip(frames))
+    score = scorer.score(_clip(frames))
     assert score.backend == "brisque" and score.error is None
     assert score.value == pytest.approx(10.79, abs=0.05)
     assert score.extra["worst"] > 40 and score.extra["n_frames"] == 5
@@ -41,12 +47,12 @@ def test_scorer_takes_median_over_sampled_frames(astronaut):
 
 def test_resizing_to_analysis_resolution(astronaut):
     """`short_side` rescales frames first; the 256-px astronaut is still a clean image (< 30)."""
-    score = BrisqueQuality(n_frames=1, short_side=256).score(make_clip(astronaut[None]))
+    score = BrisqueQuality(n_frames=1, short_side=256).score(_clip(astronaut[None]))
     assert 10 < score.value < 30
 
 
 def test_empty_clip_and_missing_model(tmp_path, astronaut):
     """No frames give 'too_short'; a model folder without svm.txt raises FileNotFoundError in setup."""
-    assert BrisqueQuality().score(make_clip(np.zeros((0, 8, 8, 3), np.uint8))).error == "too_short"
+    assert BrisqueQuality().score(_clip(np.zeros((0, 8, 8, 3), np.uint8))).error == "too_short"
     with pytest.raises(FileNotFoundError):
         BrisqueQuality(model_dir=str(tmp_path)).setup()

@@ -31,18 +31,26 @@ class Exploding:
 
 def test_build_scorers_from_config():
     """Each configured signal gets its backend and parameters; disabled signals are skipped."""
-    scorers = build_scorers({**FULL_CONFIG, "person": {"backend": "mediapipe", "enabled": False}, "extra": None})
+    scorers = build_scorers(
+        {**FULL_CONFIG, "person": {"backend": "mediapipe", "enabled": False}, "extra": None}
+    )
     assert [(s.signal, s.backend) for s in scorers] == [
-        ("motion", "farneback"), ("quality", "brisque"), ("aesthetic", "image_stats")]
+        ("motion", "farneback"),
+        ("quality", "brisque"),
+        ("aesthetic", "image_stats"),
+    ]
     assert scorers[0].n_windows == 4
     assert build_scorer("aesthetic").backend == "image_stats"
 
 
-@pytest.mark.parametrize("config, match", [
-    ({"motion": {"backend": "raft"}}, "unknown motion backend 'raft'.*farneback"),
-    ({"sharpness": {}}, "unknown scorer signal 'sharpness'"),
-    ({"quality": {"n_frame": 3}}, r"no parameter\(s\) \['n_frame'\]"),
-])
+@pytest.mark.parametrize(
+    "config, match",
+    [
+        ({"motion": {"backend": "raft"}}, "unknown motion backend 'raft'.*farneback"),
+        ({"sharpness": {}}, "unknown scorer signal 'sharpness'"),
+        ({"quality": {"n_frame": 3}}, r"no parameter\(s\) \['n_frame'\]"),
+    ],
+)
 def test_bad_config_raises_value_error(config, match):
     """Unknown backends, signals and parameters are ValueErrors that list what exists."""
     with pytest.raises(ValueError, match=match):
@@ -52,11 +60,17 @@ def test_bad_config_raises_value_error(config, match):
 def test_score_clip_flat_columns(pan_clip):
     """One row with value, backend, error, extras and timing columns per signal."""
     row = score_clip(pan_clip, build_scorers(FULL_CONFIG))
-    for signal, backend in [("motion", "farneback"), ("quality", "brisque"), ("aesthetic", "image_stats"),
-                            ("person", "mediapipe")]:
+    for signal, backend in [
+        ("motion", "farneback"),
+        ("quality", "brisque"),
+        ("aesthetic", "image_stats"),
+        ("person", "mediapipe"),
+    ]:
         assert row[f"{signal}_backend"] == backend and row[f"{signal}_error"] is None
         assert math.isfinite(row[signal]) and row[f"timing_{signal}"] >= 0
-    assert {"motion_jitter", "motion_p90", "person_face_count", "person_face_area", "quality_worst"} <= set(row)
+    assert {"motion_jitter", "motion_p90", "person_face_count", "person_face_area", "quality_worst"} <= set(
+        row
+    )
     assert row["person"] == 1.0
 
 

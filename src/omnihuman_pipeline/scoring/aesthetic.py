@@ -53,6 +53,7 @@ LAION_HEAD_FILE = "sac+logos+ava1-l14-linearMSE.pth"
 
 # --- image_stats ------------------------------------------------------------------------------------------
 
+
 def colourfulness(rgb: np.ndarray) -> float:
     """Hasler-Suesstrunk colourfulness M of a uint8/float RGB image [H, W, 3] in 0-255 (0 = gray, ~100 = vivid)."""
     img = rgb.astype(np.float64)
@@ -108,7 +109,9 @@ def image_statistics(rgb: np.ndarray) -> dict[str, float]:
 def image_stats_score(stats: dict[str, float]) -> float:
     """Map `image_statistics` to 1-10 with the fixed formula in the module docstring."""
     slope = stats["spectral_slope"]
-    natural = 0.0 if np.isnan(slope) else float(np.exp(-0.5 * ((slope - NATURAL_SLOPE) / NATURAL_SLOPE_SD) ** 2))
+    natural = (
+        0.0 if np.isnan(slope) else float(np.exp(-0.5 * ((slope - NATURAL_SLOPE) / NATURAL_SLOPE_SD) ** 2))
+    )
     parts = {
         "colour": min(stats["colourfulness"] / 100.0, 1.0),
         "contrast": min(stats["contrast"] / 0.3, 1.0),
@@ -149,6 +152,7 @@ class ImageStatsAesthetic:
 
 # --- laion --------------------------------------------------------------------------------------------------
 
+
 def build_laion_head(input_size: int = 768):
     """The improved-aesthetic-predictor MLP with the official module layout.
 
@@ -165,9 +169,12 @@ def build_laion_head(input_size: int = 768):
         def __init__(self) -> None:
             super().__init__()
             self.layers = nn.Sequential(
-                nn.Linear(input_size, 1024), nn.Dropout(0.2),
-                nn.Linear(1024, 128), nn.Dropout(0.2),
-                nn.Linear(128, 64), nn.Dropout(0.1),
+                nn.Linear(input_size, 1024),
+                nn.Dropout(0.2),
+                nn.Linear(1024, 128),
+                nn.Dropout(0.2),
+                nn.Linear(128, 64),
+                nn.Dropout(0.1),
                 nn.Linear(64, 16),
                 nn.Linear(16, 1),
             )
@@ -197,7 +204,7 @@ def clip_preprocess(frames: np.ndarray, size: int) -> np.ndarray:
         nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
         img = np.asarray(Image.fromarray(frame).resize((nw, nh), Image.BICUBIC), dtype=np.float32) / 255.0
         top, left = int(round((nh - size) / 2.0)), int(round((nw - size) / 2.0))
-        img = (img[top:top + size, left:left + size] - CLIP_MEAN) / CLIP_STD
+        img = (img[top : top + size, left : left + size] - CLIP_MEAN) / CLIP_STD
         out[i] = img.transpose(2, 0, 1)
     return out
 
@@ -229,8 +236,10 @@ def load_laion_models(head_path: str | None = None, clip_path: str | None = None
     state = state.get("state_dict", state)
     dim = clip_model.config.projection_dim
     if state["layers.0.weight"].shape[1] != dim:
-        raise ValueError(f"{head_file}: head expects {state['layers.0.weight'].shape[1]}-d embeddings, "
-                         f"the CLIP model at {clip_dir} gives {dim}-d (the LAION head needs ViT-L/14)")
+        raise ValueError(
+            f"{head_file}: head expects {state['layers.0.weight'].shape[1]}-d embeddings, "
+            f"the CLIP model at {clip_dir} gives {dim}-d (the LAION head needs ViT-L/14)"
+        )
     head = build_laion_head(dim)
     head.load_state_dict(state)
     return clip_model.eval().to(device), head.eval().to(device)

@@ -34,15 +34,24 @@ FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 class MotionStats:
     """Flow statistics of one clip, px/frame at a 256-px short side."""
 
-    mean: float    # mean flow magnitude over all pixels of all sampled flow fields
-    p90: float     # mean over flow fields of the 90th percentile of the per-pixel magnitude
+    mean: float  # mean flow magnitude over all pixels of all sampled flow fields
+    p90: float  # mean over flow fields of the 90th percentile of the per-pixel magnitude
     camera: float  # mean magnitude of the global (median) flow vector
     jitter: float  # mean magnitude of the change of the global flow vector between consecutive frames
     n_flows: int
 
 
-def farneback_flow(prev: np.ndarray, nxt: np.ndarray, *, pyr_scale: float = 0.5, levels: int = 3,
-                   winsize: int = 15, iterations: int = 3, poly_n: int = 5, poly_sigma: float = 1.2) -> np.ndarray:
+def farneback_flow(
+    prev: np.ndarray,
+    nxt: np.ndarray,
+    *,
+    pyr_scale: float = 0.5,
+    levels: int = 3,
+    winsize: int = 15,
+    iterations: int = 3,
+    poly_n: int = 5,
+    poly_sigma: float = 1.2,
+) -> np.ndarray:
     """Dense optical flow of OpenCV's Farneback method.
 
     Args:
@@ -55,8 +64,9 @@ def farneback_flow(prev: np.ndarray, nxt: np.ndarray, *, pyr_scale: float = 0.5,
     """
     import cv2
 
-    return cv2.calcOpticalFlowFarneback(prev, nxt, None, pyr_scale, levels, winsize, iterations, poly_n,
-                                        poly_sigma, 0)
+    return cv2.calcOpticalFlowFarneback(
+        prev, nxt, None, pyr_scale, levels, winsize, iterations, poly_n, poly_sigma, 0
+    )
 
 
 def global_flow(flow: np.ndarray) -> np.ndarray:
@@ -94,12 +104,18 @@ def motion_stats(windows: list[list[np.ndarray]], scale: float) -> MotionStats:
         if len(g) > 1:
             jitters.extend(np.linalg.norm(np.diff(g, axis=0), axis=1).tolist())
     jitter = float(np.mean(jitters)) * scale if jitters else float("nan")
-    return MotionStats(float(np.mean(means)) * scale, float(np.mean(p90s)) * scale,
-                       float(np.mean(cams)) * scale, jitter, len(means))
+    return MotionStats(
+        float(np.mean(means)) * scale,
+        float(np.mean(p90s)) * scale,
+        float(np.mean(cams)) * scale,
+        jitter,
+        len(means),
+    )
 
 
-def clip_motion(frames: np.ndarray, flow_fn: FlowFn, *, n_windows: int, window: int,
-                short_side: int) -> MotionStats | None:
+def clip_motion(
+    frames: np.ndarray, flow_fn: FlowFn, *, n_windows: int, window: int, short_side: int
+) -> MotionStats | None:
     """Flow statistics of a clip from `n_windows` windows of `window` consecutive frames.
 
     Args:
@@ -118,7 +134,7 @@ def clip_motion(frames: np.ndarray, flow_fn: FlowFn, *, n_windows: int, window: 
     side = min(short_side, min(frames.shape[1:3]))
     windows = []
     for start in starts:
-        grays = [resize_short_side(rgb_to_gray(f), side) for f in frames[start:start + window]]
+        grays = [resize_short_side(rgb_to_gray(f), side) for f in frames[start : start + window]]
         windows.append([flow_fn(a, b) for a, b in zip(grays[:-1], grays[1:], strict=True)])
     return motion_stats(windows, REFERENCE_SHORT_SIDE / side)
 
@@ -155,16 +171,29 @@ class FarnebackMotion:
         import cv2  # noqa: F401  (fail at setup, not on the first clip, when OpenCV is missing)
 
     def _flow(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
-        return farneback_flow(prev, nxt, pyr_scale=self.pyr_scale, levels=self.levels, winsize=self.winsize,
-                              iterations=self.iterations, poly_n=self.poly_n, poly_sigma=self.poly_sigma)
+        return farneback_flow(
+            prev,
+            nxt,
+            pyr_scale=self.pyr_scale,
+            levels=self.levels,
+            winsize=self.winsize,
+            iterations=self.iterations,
+            poly_n=self.poly_n,
+            poly_sigma=self.poly_sigma,
+        )
 
     def score(self, clip: AnalysisClip) -> Score:
-        stats = clip_motion(clip.frames, self._flow, n_windows=self.n_windows, window=self.window,
-                            short_side=self.short_side)
+        stats = clip_motion(
+            clip.frames, self._flow, n_windows=self.n_windows, window=self.window, short_side=self.short_side
+        )
         if stats is None:
             return Score.failed(self.backend, "too_short")
-        return Score(stats.mean, self.backend, None,
-                     {"p90": stats.p90, "camera": stats.camera, "jitter": stats.jitter, "n_flows": stats.n_flows})
+        return Score(
+            stats.mean,
+            self.backend,
+            None,
+            {"p90": stats.p90, "camera": stats.camera, "jitter": stats.jitter, "n_flows": stats.n_flows},
+        )
 
 
 MOTION_BACKENDS: dict[str, type] = {"farneback": FarnebackMotion}

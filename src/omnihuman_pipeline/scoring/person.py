@@ -8,6 +8,7 @@ face detection and adds nothing for a talking head.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -17,7 +18,7 @@ from omnihuman_pipeline.scoring._frames import spread_indices
 from omnihuman_pipeline.scoring.base import AnalysisClip, Score
 
 SHORT_RANGE, FULL_RANGE = 0, 1  # mediapipe FaceDetection model_selection
-UPPER_BODY = list(range(13))    # pose landmarks 0-12: face points and shoulders, visible in any framing
+UPPER_BODY = list(range(13))  # pose landmarks 0-12: face points and shoulders, visible in any framing
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,12 @@ class FramePerson:
 
     faces: int
     largest_face_area: float  # share of the frame covered by the largest face box, 0-1
-    pose_visibility: float    # mean visibility of the upper-body landmarks, NaN when pose did not run/find one
+    pose_visibility: float  # mean visibility of the upper-body landmarks, NaN when pose did not run/find one
 
     def has_person(self, min_pose_visibility: float) -> bool:
-        return self.faces > 0 or (not np.isnan(self.pose_visibility) and self.pose_visibility >= min_pose_visibility)
+        return self.faces > 0 or (
+            not np.isnan(self.pose_visibility) and self.pose_visibility >= min_pose_visibility
+        )
 
 
 def face_boxes(result: Any) -> list[float]:
@@ -46,12 +49,17 @@ def face_boxes(result: Any) -> list[float]:
 def summarise(frames: list[FramePerson], min_pose_visibility: float) -> Score:
     """Clip-level person score from per-frame detections (backend "mediapipe")."""
     present = [f.has_person(min_pose_visibility) for f in frames]
-    return Score(float(np.mean(present)), "mediapipe", None, {
-        "face_count": int(max(f.faces for f in frames)),
-        "face_area": float(max(f.largest_face_area for f in frames)),
-        "face_share": float(np.mean([f.faces > 0 for f in frames])),
-        "n_frames": len(frames),
-    })
+    return Score(
+        float(np.mean(present)),
+        "mediapipe",
+        None,
+        {
+            "face_count": int(max(f.faces for f in frames)),
+            "face_area": float(max(f.largest_face_area for f in frames)),
+            "face_share": float(np.mean([f.faces > 0 for f in frames])),
+            "n_frames": len(frames),
+        },
+    )
 
 
 @dataclass
@@ -82,15 +90,20 @@ class MediaPipePerson:
         import mediapipe as mp
 
         fd = mp.solutions.face_detection
-        self._models = {"short": fd.FaceDetection(model_selection=SHORT_RANGE,
-                                                  min_detection_confidence=self.min_face_confidence)}
+        self._models = {
+            "short": fd.FaceDetection(
+                model_selection=SHORT_RANGE, min_detection_confidence=self.min_face_confidence
+            )
+        }
         if self.full_range:
-            self._models["full"] = fd.FaceDetection(model_selection=FULL_RANGE,
-                                                    min_detection_confidence=self.min_face_confidence)
+            self._models["full"] = fd.FaceDetection(
+                model_selection=FULL_RANGE, min_detection_confidence=self.min_face_confidence
+            )
         if self.use_pose:
             # static_image_mode: sampled frames are far apart, tracking between them would only mislead
-            self._models["pose"] = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1,
-                                                          min_detection_confidence=0.5)
+            self._models["pose"] = mp.solutions.pose.Pose(
+                static_image_mode=True, model_complexity=1, min_detection_confidence=0.5
+            )
 
     def close(self) -> None:
         """Release the MediaPipe graphs (they hold threads and buffers)."""
@@ -101,7 +114,12 @@ class MediaPipePerson:
     def detect(self, frame: np.ndarray) -> FramePerson:
         """Run the detectors on one uint8 RGB frame [H, W, 3]."""
         self.setup()
-        frame = np.ascontiguousarray(frame)
+        with warnings.catch_warnings():
+            # mediapipe 0.10.14 calls a protobuf API deprecated in protobuf 4.25 on every `process()`
+            warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated")
+            return self._detect(np.ascontiguousarray(frame))
+
+    def _detect(self, frame: np.ndarray) -> FramePerson:
         areas = face_boxes(self._models["short"].process(frame))
         if not areas and "full" in self._models:
             areas = face_boxes(self._models["full"].process(frame))

@@ -34,11 +34,11 @@ class SvrModel:
     """An epsilon-SVR with an RBF kernel: f(x) = sum_i coef_i * exp(-gamma * |x - sv_i|^2) - rho."""
 
     support_vectors: np.ndarray  # [N, 36]
-    coefs: np.ndarray            # [N]
+    coefs: np.ndarray  # [N]
     gamma: float
     rho: float
-    feature_min: np.ndarray      # [36], features are scaled to [-1, 1] with these before the SVR
-    feature_max: np.ndarray      # [36]
+    feature_min: np.ndarray  # [36], features are scaled to [-1, 1] with these before the SVR
+    feature_max: np.ndarray  # [36]
 
     def predict(self, features: np.ndarray) -> float:
         x = -1 + 2.0 * (features - self.feature_min) / (self.feature_max - self.feature_min)
@@ -87,8 +87,14 @@ def load_svr(model_dir: str | Path | None = None) -> SvrModel:
     with open(folder / "normalize.pickle", "rb") as fh:
         scale = pickle.load(fh)  # noqa: S301  (the package's own file)
     as_vec = lambda values: np.array([float(np.asarray(v).reshape(-1)[0]) for v in values])  # noqa: E731
-    return SvrModel(np.asarray(svs), np.asarray(coefs), float(header["gamma"]), float(header["rho"]),
-                    as_vec(scale["min_"]), as_vec(scale["max_"]))
+    return SvrModel(
+        np.asarray(svs),
+        np.asarray(coefs),
+        float(header["gamma"]),
+        float(header["rho"]),
+        as_vec(scale["min_"]),
+        as_vec(scale["max_"]),
+    )
 
 
 def _gaussian_window(n: int = GAUSS_SIZE, sigma: float = GAUSS_SIGMA) -> np.ndarray:
@@ -136,7 +142,12 @@ def brisque_features_one_scale(gray: np.ndarray) -> np.ndarray:
     m = mscn(gray)
     alpha, _, sl2, sr2 = aggd_fit(m)
     feats = [alpha, (sl2 + sr2) / 2]
-    for prod in (m[:, :-1] * m[:, 1:], m[:-1, :] * m[1:, :], m[:-1, :-1] * m[1:, 1:], m[1:, :-1] * m[:-1, 1:]):
+    for prod in (
+        m[:, :-1] * m[:, 1:],
+        m[:-1, :] * m[1:, :],
+        m[:-1, :-1] * m[1:, 1:],
+        m[1:, :-1] * m[:-1, 1:],
+    ):
         feats.extend(aggd_fit(prod))
     return np.asarray(feats, dtype=np.float64)
 
@@ -196,13 +207,18 @@ class BrisqueQuality:
         if len(clip.frames) == 0:
             return Score.failed(self.backend, "too_short")
         self.setup()
-        scores = np.array([brisque_score(resize_short_side(clip.frames[i], self.short_side), self._model)
-                           for i in spread_indices(len(clip.frames), self.n_frames)])
+        scores = np.array(
+            [
+                brisque_score(resize_short_side(clip.frames[i], self.short_side), self._model)
+                for i in spread_indices(len(clip.frames), self.n_frames)
+            ]
+        )
         ok = scores[np.isfinite(scores)]
         if ok.size == 0:
             return Score.failed(self.backend, "flat_frames", n_frames=len(scores))
-        return Score(float(np.median(ok)), self.backend, None,
-                     {"worst": float(ok.max()), "n_frames": int(ok.size)})
+        return Score(
+            float(np.median(ok)), self.backend, None, {"worst": float(ok.max()), "n_frames": int(ok.size)}
+        )
 
 
 QUALITY_BACKENDS: dict[str, type] = {"brisque": BrisqueQuality}

@@ -33,7 +33,12 @@ SCORER_BACKENDS: dict[str, dict[str, type]] = {
     "aesthetic": AESTHETIC_BACKENDS,
     "person": PERSON_BACKENDS,
 }
-DEFAULT_BACKENDS = {"motion": "farneback", "quality": "brisque", "aesthetic": "image_stats", "person": "mediapipe"}
+DEFAULT_BACKENDS = {
+    "motion": "farneback",
+    "quality": "brisque",
+    "aesthetic": "image_stats",
+    "person": "mediapipe",
+}
 
 
 def build_scorer(signal: str, backend: str | None = None, **params: Any) -> Scorer:
@@ -57,8 +62,9 @@ def build_scorer(signal: str, backend: str | None = None, **params: Any) -> Scor
     allowed = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = set(params) - allowed
     if unknown:
-        raise ValueError(f"{signal} backend '{backend}' has no parameter(s) {sorted(unknown)}; "
-                         f"known: {sorted(allowed)}")
+        raise ValueError(
+            f"{signal} backend '{backend}' has no parameter(s) {sorted(unknown)}; known: {sorted(allowed)}"
+        )
     return cls(**params)
 
 
@@ -118,7 +124,9 @@ def score_clip(clip: AnalysisClip, scorers: list[Scorer]) -> dict[str, Any]:
         try:
             score = scorer.score(clip)
         except Exception as exc:  # noqa: BLE001  (one broken scorer must not lose the clip's other scores)
-            logger.warning("scorer %s/%s failed on clip %s: %r", scorer.signal, scorer.backend, clip.clip_id, exc)
+            logger.warning(
+                "scorer %s/%s failed on clip %s: %r", scorer.signal, scorer.backend, clip.clip_id, exc
+            )
             score = Score(math.nan, scorer.backend, f"exception: {type(exc).__name__}: {exc}")
         row.update(score_columns(scorer.signal, score))
         row[f"timing_{scorer.signal}"] = time.perf_counter() - start
