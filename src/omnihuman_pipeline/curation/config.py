@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -58,3 +59,12 @@ class CurateConfig:
                    "min_video_s": self.min_video_s, "min_decoded_share": self.min_decoded_share}
         payload["media"].pop("extensions")
         return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def table_path(path: str, root: str | None = None) -> str:
+    """The path written to the table: relative to `root` (default: the working directory, i.e. the
+    project root under `kedro run`) when the file is inside it, so tables stay valid when the
+    project folder moves; absolute otherwise."""
+    root = os.path.abspath(root or os.getcwd())
+    absolute = os.path.abspath(path)
+    return os.path.relpath(absolute, root) if absolute.startswith(root + os.sep) else absolute

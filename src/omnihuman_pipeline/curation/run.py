@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -12,7 +11,7 @@ from functools import partial
 import pandas as pd
 from tqdm.auto import tqdm
 
-from omnihuman_pipeline.curation.config import CurateConfig
+from omnihuman_pipeline.curation.config import CurateConfig, table_path
 from omnihuman_pipeline.curation.video_task import VideoJob, VideoTask, video_row
 from omnihuman_pipeline.datasets.result_shards import ResultShardStore
 from omnihuman_pipeline.execution import map_unordered
@@ -36,15 +35,6 @@ def _hash(path: str) -> tuple[str, str | None]:
         return content_hash(path), None
     except OSError as err:
         return "", f"cannot read file: {err}"
-
-
-def table_path(path: str, root: str | None = None) -> str:
-    """The path written to the table: relative to `root` (default: the working directory, i.e. the
-    project root under `kedro run`) when the file is inside it, so tables stay valid when the
-    project folder moves; absolute otherwise."""
-    root = os.path.abspath(root or os.getcwd())
-    absolute = os.path.abspath(path)
-    return os.path.relpath(absolute, root) if absolute.startswith(root + os.sep) else absolute
 
 
 def build_inventory(paths: Iterable[str], threads: int = 4) -> Inventory:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from omnihuman_pipeline.curation.config import CurateConfig
+from omnihuman_pipeline.curation.config import CurateConfig, table_path
 from omnihuman_pipeline.media import errors
 from omnihuman_pipeline.media.clip_writer import ClipWriter
 from omnihuman_pipeline.media.decode import FrameReader, audio_segment, decode_audio, fit_short_side
@@ -211,7 +211,7 @@ class VideoTask:
             "duration_s": (builder.end - builder.start) / media.fps,
             "boundary": boundary,
             "scene_backend": SCENE_BACKEND,
-            "clip_path": str(builder.path),
+            "clip_path": table_path(str(builder.path)),
             "has_audio": seg is not None,
             **scores,
         }

@@ -1,0 +1,188 @@
+"""The curate pipeline end to end on the generated corpus, checked against its ground truth."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+
+import av
+import numpy as np
+import pandas as pd
+import pytest
+
+from omnihuman_pipeline.curation.config import CurateConfig
+from omnihuman_pipeline.curation.run import run_curation
+from omnihuman_pipeline.datasets.result_shards import ResultShardsDataset
+from tests.pipelines.conftest import kedro_command, kedro_env, make_project, read_tables, run_kedro
+
+RAW = "data/01_raw/"
+
+
+def _by_relpath(videos: pd.DataFrame) -> dict[str, dict]:
+    return {row["path"].removeprefix(RAW): row for row in videos.to_dict("records")}
+
+
+def _clips_of(videos: pd.DataFrame, clips: pd.DataFrame, relpath: str) -> pd.DataFrame:
+    video_id = _by_relpath(videos)[relpath]["video_id"]
+    return clips[clips["video_id"] == video_id].sort_values("start_frame")
+
+
+def test_one_row_per_input_file_with_expected_status(curated_project, ground_truth):
+    """Every file gets a row; bad inputs get their status and an error message, good ones `ok`."""
+    videos, _, _ = read_tables(curated_project)
+    rows = _by_relpath(videos)
+    assert set(rows) == set(ground_truth)
+    for relpath, truth in ground_truth.items():
+        row = rows[relpath]
+        assert row["status"] in truth["expected_status"], (relpath, row["status"], row["error"])
+        assert (row["status"] == "ok") == (row["error"] is None or pd.isna(row["error"])), relpath
+    assert videos["video_id"].is_unique
+
+
+def test_media_facts_match_ground_truth(curated_project, ground_truth):
+    """Display size (after rotation), audio presence and duration are what the generator wrote."""
+    rows = _by_relpath(read_tables(curated_project)[0])
+    for relpath, truth in ground_truth.items():
+        row = rows[relpath]
+        if row["status"] not in ("ok",):
+            continue
+        assert (row["width"], row["height"]) == (truth["width"], truth["height"]), relpath
+        assert row["rotation"] == (-truth["rotation"]) % 360, relpath
+        assert bool(row["has_audio"]) == truth["has_audio"], relpath
+        assert row["duration_s"] == pytest.approx(truth["duration_s"], abs=0.1), relpath
+
+
+def test_scene_cuts_found_within_one_frame(curated_project, ground_truth):
+    """Every injected cut (hard and hue-only) starts a clip within ±1 frame; no other cut is found."""
+    videos, clips, _ = read_tables(curated_project)
+    checked = 0
+    for relpath, truth in ground_truth.items():
+        if "ok" not in truth["expected_status"] or truth["expected_status"] != ["ok"]:
+            continue
+        found = _clips_of(videos, clips, relpath)
+        cuts = found.loc[found["boundary"] == "cut", "start_frame"].tolist()
+        assert len(cuts) == len(truth["cut_frames"]), (relpath, cuts, truth["cut_frames"])
+        for got, want in zip(cuts, truth["cut_frames"], strict=True):
+            assert abs(got - want) <= 1, (relpath, got, want)
+        checked += len(cuts)
+    assert checked >= 6  # the corpus has hard and hue-only cuts
+
+
+def _expected_reason_prefixes(segment: dict, duration_s: float, min_duration_s: float) -> set[str]:
+    expected = set()
+    if not segment["person"]:
+        expected.add("person<")
+    if segment["motion"] == "static":
+        expected.add("motion<")
+    if segment["motion"] == "shaky":
+        expected.add("motion>")
+    if duration_s < min_duration_s:
+        expected.add("duration_s<")
+    return expected
+
+
+def test_t_decisions_follow_ground_truth(curated_project, ground_truth):
+    """Static, shaky, no-person and too-short clips are rejected for exactly those reasons;
+    person clips with normal motion are never rejected for motion or person."""
+    videos, clips, _ = read_tables(curated_project)
+    min_duration = 2.0
+    decided = 0
+    for relpath, truth in ground_truth.items():
+        if not truth["segments"] or truth["expected_status"][0] not in ("ok",):
+            continue
+        for clip in _clips_of(videos, clips, relpath).to_dict("records"):
+            middle = (clip["start_s"] + clip["end_s"]) / 2
+            segment = next(s for s in truth["segments"] if s["start_s"] <= middle < s["end_s"])
+            reasons = list(clip["reasons"])
+            expected = _expected_reason_prefixes(segment, clip["duration_s"], min_duration)
+            for prefix in ("person<", "motion<", "motion>", "duration_s<"):
+                has = any(r.startswith(prefix) for r in reasons)
+                assert has == (prefix in expected), (relpath, clip["start_s"], segment, reasons)
+            assert clip["eligible_T"] == (not reasons)
+            decided += 1
+    assert decided >= 15
+
+
+def test_clip_media_are_25fps_with_16k_mono_audio(curated_project):
+    """Written clips have 25 fps video, the clip's frame count, and 16 kHz mono audio where the source had audio."""
+    _, clips, _ = read_tables(curated_project)
+    assert len(clips)
+    for clip in clips.to_dict("records"):
+        with av.open(str(curated_project / clip["clip_path"])) as container:
+            video = container.streams.video[0]
+            assert float(video.average_rate) == 25.0
+            n = sum(1 for _ in container.decode(video))
+            assert n == clip["n_frames"]
+        with av.open(str(curated_project / clip["clip_path"])) as container:
+            audio = container.streams.audio
+            assert bool(audio) == bool(clip["has_audio"])
+            if audio:
+                assert audio[0].rate == 16000 and audio[0].layout.nb_channels == 1
+
+
+def test_summary_counts_match_tables(curated_project):
+    """The summary's counts, hours and rejection tallies are those of the tables; the funnel plot exists."""
+    videos, clips, summary = read_tables(curated_project)
+    assert summary["videos"]["files"] == len(videos)
+    assert summary["clips"]["count"] == len(clips)
+    assert summary["clips"]["T"]["count"] == int(clips["eligible_T"].sum()) > 0
+    assert summary["clips"]["T"]["hours"] == pytest.approx(clips.loc[clips["eligible_T"], "duration_s"].sum() / 3600,
+                                                           abs=1e-5)
+    assert sum(summary["rejections"].values()) == sum(len(r) for r in clips["reasons"])
+    assert summary["videos"]["by_status"]["ok"] == int((videos["status"] == "ok").sum())
+    png = curated_project / "data/08_reporting/curate_funnel.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rerun_is_a_no_op_with_same_tables(curated_project):
+    """A second run finds every shard current and writes identical tables."""
+    before = read_tables(curated_project)
+    run_kedro(curated_project, "curate")
+    after = read_tables(curated_project)
+    pd.testing.assert_frame_equal(before[0], after[0])
+    pd.testing.assert_frame_equal(before[1], after[1])
+
+
+@pytest.mark.slow
+def test_kill_9_then_rerun_equals_uninterrupted_run(tmp_path, tiny_corpus, curated_project):
+    """SIGKILL mid-run, rerun: the tables equal an uninterrupted run's, no row lost or duplicated."""
+    project = make_project(tmp_path / "killed", tiny_corpus)
+    shards = project / "data/02_intermediate/curate_shards"
+    proc = subprocess.Popen(kedro_command("curate"), cwd=project, env=kedro_env(), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(shards.glob("*.parquet"))) < 5:
+        time.sleep(0.1)
+    import os
+
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before_rerun = len(list(shards.glob("*.parquet")))
+    assert 5 <= done_before_rerun < 15, "the kill should land mid-run"
+    assert not (project / "data/03_primary/clips.parquet").exists()
+    run_kedro(project, "curate")
+    got, want = read_tables(project), read_tables(curated_project)
+    pd.testing.assert_frame_equal(got[0], want[0])
+    pd.testing.assert_frame_equal(got[1].drop(columns="clip_path"), want[1].drop(columns="clip_path"))
+    assert got[1]["clip_id"].is_unique
+    leftovers = [p for p in project.rglob("*") if ".tmp-" in p.name or p.name.endswith(".part.mp4")]
+    assert leftovers == []
+
+
+@pytest.mark.slow
+def test_local_and_ray_executors_give_identical_tables(tmp_path, tiny_corpus, ground_truth):
+    """The process pool and Ray produce the same videos and clips tables on the same corpus."""
+    import yaml
+
+    params = yaml.safe_load(open(make_project(tmp_path / "p").joinpath("conf/base/parameters_curate.yml")))
+    paths = sorted(str(tiny_corpus / rel) for rel in ground_truth if rel.startswith(("multi/", "bad/")))
+    tables = {}
+    for name in ("local", "ray"):
+        store = ResultShardsDataset(filepath=str(tmp_path / name / "shards"), media_dir=str(tmp_path / name / "clips")).load()
+        config = CurateConfig.from_params(params["media"], params["scenes"], params["scorers"], store.media_dir)
+        videos, clips, _ = run_curation(paths, store, config, {"name": name, "workers": 2})
+        tables[name] = (videos, clips.drop(columns="clip_path"))
+    pd.testing.assert_frame_equal(tables["local"][0], tables["ray"][0])
+    pd.testing.assert_frame_equal(tables["local"][1], tables["ray"][1])
+    assert len(tables["ray"][1]) >= 7 and np.isfinite(tables["ray"][1]["motion"]).all()
