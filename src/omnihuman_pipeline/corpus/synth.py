@@ -183,6 +183,7 @@ def ken_burns(
     speed: float = 1.5,
     direction_deg: float = 0.0,
     zoom: float = 1.08,
+    times_s: np.ndarray | None = None,
 ) -> np.ndarray:
     """Slow, smooth pan and zoom over a still image (moderate, uniform camera motion).
 
@@ -198,6 +199,9 @@ def ken_burns(
         direction_deg: pan direction in the image plane, 0 = content moves left (camera pans right),
             90 = camera pans down.
         zoom: total zoom-in factor reached at the last frame (1.0 = pure pan).
+        times_s: optional capture time of each frame (irregular for variable frame rate); the
+            camera then moves uniformly in time rather than per frame, and ``speed`` is per
+            average frame interval.
 
     Returns:
         ``uint8`` RGB frames ``[T, height, width, 3]``.
@@ -212,8 +216,15 @@ def ken_burns(
     src_travel = travel / base
     mid = ((iw - 1) / 2.0, (ih - 1) / 2.0)
     frames = np.empty((n_frames, *out, 3), dtype=np.uint8)
+    if times_s is not None:
+        t = np.asarray(times_s, dtype=np.float64)
+        if len(t) != n_frames:
+            raise ValueError(f"times_s has {len(t)} entries for {n_frames} frames")
+        progress = (t - t[0]) / max(t[-1] - t[0], 1e-9)
+    else:
+        progress = np.arange(n_frames) / max(n_frames - 1, 1)
     for i in range(n_frames):
-        u = i / (n_frames - 1) if n_frames > 1 else 0.0
+        u = float(progress[i])
         scale = base * zoom**u
         along = (u - 0.5) * src_travel
         frames[i] = _warp(image, _view_matrix(scale, (mid[0] + along * dx, mid[1] + along * dy), out), out)
