@@ -116,7 +116,9 @@ def _specs(profile: str) -> list[_Spec]:
         _Spec("multi/three_scenes.mp4", "multi_scene",
               (s("astronaut", "normal", 3.0), s("coffee", "normal", 2.0), s("carphone", "normal", 3.0)),
               audio=(48_000, 2)),
-        _Spec("multi/hue_cut.mkv", "hue_cut", (s("astronaut", "normal", 5.0, hue_cut_s=2.4),),
+        # a no-person source: MediaPipe misses a person whose skin turned blue (a detector limit, not a
+        # scene-split one), and this file tests the scene split
+        _Spec("multi/hue_cut.mkv", "hue_cut", (s("coffee", "normal", 5.0, hue_cut_s=2.4),),
               notes="same image and camera path; hue rotated 120 deg from the cut on, luma kept"),
         _Spec("multi/four_scenes.mov", "multi_scene",
               (s("chelsea", "normal", 2.0), s("carphone", "normal", 2.0), s("astronaut", "static", 2.0),
@@ -159,7 +161,7 @@ def _specs(profile: str) -> list[_Spec]:
                   (s("carphone", "normal", 4.0), s("chelsea", "normal", 3.0), s("astronaut", "static", 3.0),
                    s("coffee", "normal", 3.0), s("astronaut", "normal", 4.0)), audio=(48_000, 2)),
             _Spec("multi/hue_and_hard.mov", "multi_scene",
-                  (s("astronaut", "normal", 5.0, hue_cut_s=2.5, hue_deg=150.0), s("carphone", "normal", 4.0),
+                  (s("coffee", "normal", 5.0, hue_cut_s=2.5, hue_deg=150.0), s("carphone", "normal", 4.0),
                    s("chelsea", "normal", 3.0)), audio=(44_100, 1)),
             _Spec("single/shaky_cat.mp4", "shaky", (s("chelsea", "shaky", 3.0),), audio=(48_000, 1)),
             _Spec("single/static_coffee.mkv", "static", (s("coffee", "static", 3.0),)),

@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from omnihuman_pipeline.scoring.scenes import SceneSplitConfig
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".mts",
                     ".flv", ".wmv", ".3gp", ".ogv")
+
+
+CODE_PACKAGES = ("media", "scoring", "curation")
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """Hash of the source of the packages that compute per-video results.
+
+    Part of every shard's fingerprint, so results made by other code (a changed default, a fixed
+    scorer) are recomputed instead of silently reused.
+    """
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha1()
+    for package in CODE_PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            digest.update(path.relative_to(root).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 @dataclass
@@ -54,9 +75,14 @@ class CurateConfig:
         return cls(MediaConfig(**media), SceneSplitConfig(**scenes), scorers, clips_dir, min_video_s)
 
     def fingerprint(self) -> str:
-        """Hash of what changes the per-video results (not thresholds: eligibility is computed later)."""
+        """Hash of what changes the per-video results: settings and the code that computes them.
+
+        Thresholds are not part of it (eligibility is computed after the merge), so changing a
+        threshold never re-decodes a video.
+        """
         payload = {"media": asdict(self.media), "scenes": asdict(self.scenes), "scorers": self.scorers,
-                   "min_video_s": self.min_video_s, "min_decoded_share": self.min_decoded_share}
+                   "min_video_s": self.min_video_s, "min_decoded_share": self.min_decoded_share,
+                   "code": code_fingerprint()}
         payload["media"].pop("extensions")
         return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
 

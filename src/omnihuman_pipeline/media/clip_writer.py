@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -36,17 +37,20 @@ class ClipWriter:
         self._video = self._container.add_stream("libx264", rate=fps)
         self._video.width, self._video.height, self._video.pix_fmt = width, height, "yuv420p"
         self._video.options = {"crf": str(crf), "preset": preset}
-        self._video.thread_count = 1
+        self._video.thread_count = 1  # parallelism comes from one worker process per video
+        self._time_base = Fraction(1, fps)
         self.sample_rate = sample_rate
         # every stream must exist before the first packet is muxed (FFmpeg writes the header then)
         self._audio = self._container.add_stream("aac", rate=sample_rate, layout="mono") if with_audio else None
         self.n_frames = 0
 
-    def write(self, rgb: np.ndarray) -> None:
-        """Append one RGB uint8 [H, W, 3] frame."""
+    def write(self, frame) -> None:
+        """Append one frame: RGB uint8 [H, W, 3] or an `av.VideoFrame` of the writer's size."""
         import av
 
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        if isinstance(frame, np.ndarray):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        frame.pts, frame.time_base = self.n_frames, self._time_base
         for packet in self._video.encode(frame):
             self._container.mux(packet)
         self.n_frames += 1

@@ -7,6 +7,7 @@ import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -21,13 +22,15 @@ class ResampledFrame:
         index: tick number at the target rate (0-based).
         time_s: index / fps, seconds from the first decoded frame.
         analysis: RGB uint8 [h, w, 3] at the analysis size (what scorers read).
-        output: RGB uint8 [H, W, 3] at the clip size, or None when not requested.
+        output: the frame at the clip size for the encoder, or None when not requested: an
+            `av.VideoFrame` in yuv420p (no RGB round trip), or RGB uint8 [H, W, 3] when the
+            video needed rotating.
     """
 
     index: int
     time_s: float
     analysis: np.ndarray
-    output: np.ndarray | None
+    output: Any | None
 
 
 def fit_short_side(width: int, height: int, short_side: int, *, even: bool = True,
@@ -102,14 +105,24 @@ class FrameReader:
                 self.error = f"decode stopped after {self.frames_read} frames: {err}"
                 logger.warning("%s: %s", self.path, self.error)
 
-    def _convert(self, frame, size: tuple[int, int]) -> np.ndarray:
-        w, h = size if self.rotation in (0, 180) else size[::-1]
+    def _coded(self, size: tuple[int, int]) -> tuple[int, int]:
+        return size if self.rotation in (0, 180) else size[::-1]
+
+    def _rgb(self, frame, size: tuple[int, int]) -> np.ndarray:
+        w, h = self._coded(size)
         rgb = frame.reformat(width=w, height=h, format="rgb24", interpolation="BILINEAR").to_ndarray()
         return rotate_clockwise(rgb, self.rotation)
 
     def _tick(self, index: int, frame) -> ResampledFrame:
-        analysis = self._convert(frame, self.analysis_size)
-        output = self._convert(frame, self.output_size) if self.output_size else None
+        if not self.output_size:
+            return ResampledFrame(index, index / self.fps, self._rgb(frame, self.analysis_size), None)
+        # scale once to the clip size in YUV (what the encoder takes), then derive the small
+        # analysis frame from that smaller picture: swscale's cost follows the input size
+        w, h = self._coded(self.output_size)
+        output = frame.reformat(width=w, height=h, format="yuv420p", interpolation="BILINEAR")
+        analysis = self._rgb(output, self.analysis_size)
+        if self.rotation:
+            output = rotate_clockwise(output.to_ndarray(format="rgb24"), self.rotation)
         return ResampledFrame(index, index / self.fps, analysis, output)
 
     def __iter__(self) -> Iterator[ResampledFrame]:

@@ -4,6 +4,9 @@ Per sampled frame: BlazeFace short-range (faces within ~2 m), then full-range wh
 nothing (people further away); a frame without a face is checked with MediaPipe Pose, which also finds people
 seen from behind or too small for the face models. Pose runs only on face-less frames because it costs ~4x a
 face detection and adds nothing for a talking head.
+
+Known limit (measured on the corpus): both MediaPipe detectors miss a person whose colours are far from
+natural, e.g. the astronaut with hue rotated by 120 degrees (blue skin) scores 0.2.
 """
 
 from __future__ import annotations
@@ -35,10 +38,17 @@ class FramePerson:
         )
 
 
-def face_boxes(result: Any) -> list[float]:
-    """Areas (frame fractions, clipped to the frame) of the boxes in a FaceDetection result."""
+def face_boxes(result: Any, min_score: float = 0.0) -> list[float]:
+    """Areas (frame fractions, clipped to the frame) of the boxes in a FaceDetection result.
+
+    MediaPipe 0.10.14's legacy FaceDetection returns detections below its own
+    `min_detection_confidence` (seen: 0.53-0.56 with the threshold at 0.7), so the score is
+    checked here.
+    """
     areas = []
     for det in result.detections or []:
+        if det.score and det.score[0] < min_score:
+            continue
         box = det.location_data.relative_bounding_box
         x0, y0 = max(0.0, box.xmin), max(0.0, box.ymin)
         x1, y1 = min(1.0, box.xmin + box.width), min(1.0, box.ymin + box.height)
@@ -125,9 +135,9 @@ class MediaPipePerson:
             return self._detect(np.ascontiguousarray(frame))
 
     def _detect(self, frame: np.ndarray) -> FramePerson:
-        areas = face_boxes(self._models["short"].process(frame))
+        areas = face_boxes(self._models["short"].process(frame), self.min_face_confidence)
         if not areas and "full" in self._models:
-            areas = face_boxes(self._models["full"].process(frame))
+            areas = face_boxes(self._models["full"].process(frame), self.min_face_confidence)
         visibility = float("nan")
         if not areas and "pose" in self._models:
             pose = self._models["pose"].process(frame)

@@ -2,7 +2,11 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from omnihuman_pipeline.pipelines.curate.nodes import assign_clip_eligibility, curate_videos, summarize_curation
+from omnihuman_pipeline.pipelines.curate.nodes import (
+    assign_clip_eligibility,
+    curate_videos,
+    summarize_curation,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:

@@ -1,0 +1,122 @@
+"""Curate throughput against its floor: one PyAV decode of every frame of the same videos.
+
+Both sides run in one invocation, on the same files, with the same number of worker processes:
+
+    python benchmarks/curate_speed.py                      # generates the tiny corpus in a temp dir
+    python benchmarks/curate_speed.py --raw data/01_raw --profile base --workers 2
+
+Prints the ratio curate_wall / decode_wall (target <= 2.0 on 2 cores for issue 3), seconds of
+video per wall second, and each stage's share of the workers' time; writes
+benchmarks/results/curate_speed.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def decode_all_frames(path: str) -> tuple[int, float]:
+    """The floor for one file: demux and decode every video frame once (FFmpeg threads on)."""
+    import av
+
+    frames = 0
+    try:
+        with av.open(path, metadata_errors="ignore") as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for _ in container.decode(stream):
+                frames += 1
+    except (av.FFmpegError, IndexError):
+        pass
+    return frames, 0.0
+
+
+def load_params(profile: str) -> dict:
+    params = yaml.safe_load((REPO / "conf/base/parameters_curate.yml").read_text())
+    override = REPO / f"conf/{profile}/parameters_curate.yml"
+    if profile != "base" and override.exists():
+        for group, values in (yaml.safe_load(override.read_text()) or {}).items():
+            params[group] = {**params.get(group, {}), **values} if isinstance(values, dict) else values
+    return params
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--raw", type=Path, help="folder of videos (default: generate the tiny corpus)")
+    parser.add_argument("--profile", default="tiny", help="Kedro environment whose curate parameters to use")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/curate_speed.json")
+    args = parser.parse_args()
+
+    from omnihuman_pipeline.curation.config import CurateConfig
+    from omnihuman_pipeline.curation.run import run_curation
+    from omnihuman_pipeline.datasets.media_folder import MediaFolderDataset
+    from omnihuman_pipeline.datasets.result_shards import ResultShardsDataset
+
+    work = Path(tempfile.mkdtemp(prefix="curate_bench_"))
+    raw = args.raw
+    if raw is None:
+        from omnihuman_pipeline.corpus.generate import generate_corpus
+
+        raw = work / "raw"
+        generate_corpus(raw, profile="tiny", seed=0)
+    params = load_params(args.profile)
+    paths = MediaFolderDataset(filepath=str(raw), extensions=params.get("media", {}).get("extensions")).load()
+
+    # 1. floor: decode every frame once, same parallelism
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(args.workers) as pool:
+        floor_frames = sum(n for n, _ in pool.map(decode_all_frames, paths))
+    floor_s = time.perf_counter() - t0
+
+    # 2. curate: the pipeline's per-video work and merge, from an empty store
+    store = ResultShardsDataset(filepath=str(work / "shards"), media_dir=str(work / "clips")).load()
+    media = {k: v for k, v in params["media"].items()}
+    config = CurateConfig.from_params(media, params["scenes"], params["scorers"], store.media_dir)
+    t0 = time.perf_counter()
+    videos, clips, timings = run_curation(paths, store, config, {"name": "local", "workers": args.workers})
+    curate_s = time.perf_counter() - t0
+
+    video_s = float(videos.loc[videos["status"].isin(["ok", "truncated"]), "duration_s"].sum())
+    work_s = timings.get("total", 0.0)
+    stages = {k: v for k, v in timings.items() if k not in ("total", "score")}
+    result = {
+        "profile": args.profile,
+        "workers": args.workers,
+        "files": len(paths),
+        "video_seconds": round(video_s, 2),
+        "clips": len(clips),
+        "floor_decode_s": round(floor_s, 3),
+        "floor_frames": floor_frames,
+        "curate_s": round(curate_s, 3),
+        "ratio_curate_to_decode": round(curate_s / floor_s, 3),
+        "video_s_per_wall_s": round(video_s / curate_s, 2),
+        "stage_share_of_worker_time": {k: round(v / work_s, 3) for k, v in sorted(stages.items())} if work_s else {},
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform()},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(f"files={len(paths)}  video={video_s:.1f} s  clips={len(clips)}  workers={args.workers}  profile={args.profile}")
+    print(f"floor (PyAV decode of every frame): {floor_s:.2f} s")
+    print(f"curate (probe, decode, split, encode clips, score):  {curate_s:.2f} s")
+    print(f"ratio curate/decode = {result['ratio_curate_to_decode']:.2f}   "
+          f"throughput = {result['video_s_per_wall_s']:.1f} s of video per wall second")
+    for stage, share in result["stage_share_of_worker_time"].items():
+        print(f"  {stage:24s} {share:6.1%} of worker time")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
