@@ -8,6 +8,7 @@ clip. Expected problems (unreadable, no video, truncated ...) become statuses; n
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 import traceback
@@ -54,6 +55,14 @@ def video_row(job: VideoJob, info: VideoInfo | None, status: str, error: str | N
         "has_audio": False, "audio_sr": 0, "codec": "", "n_frames": 0,
     }
     return {"video_id": job.video_id, "path": job.path, **facts, "status": status, "error": error}
+
+
+def save_npz_atomic(path: Path, arrays: dict[str, Any]) -> None:
+    """Write arrays to `path` (.npz) under a temporary name, then rename into place."""
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
+    os.replace(tmp, path)
 
 
 class _ClipBuilder:
@@ -197,7 +206,12 @@ class VideoTask:
 
         media = self.config.media
         clip = AnalysisClip(np.stack(builder.analysis), media.fps, seg, media.sample_rate, builder.clip_id)
-        scores = score_clip(clip, self.scorers)
+        arrays: dict[str, dict[str, Any]] = {}
+        scores = score_clip(clip, self.scorers, arrays)
+        for signal, named in arrays.items():
+            path = builder.path.with_name(f"{builder.clip_id}.{signal}.npz")
+            save_npz_atomic(path, named)
+            scores[f"{signal}_arrays"] = table_path(str(path))
         for key in [k for k in scores if k.startswith("timing_")]:
             per_scorer[key.removeprefix("timing_")] = per_scorer.get(key.removeprefix("timing_"), 0.0) + scores.pop(key)
         return {

@@ -17,13 +17,16 @@ class Score:
         value: the score; NaN when `error` is set.
         backend: name of the implementation that produced it (e.g. "farneback", "brisque").
         error: why no value could be computed (e.g. "too_short"), else None.
-        extra: further named measurements written as `<signal>_<key>` columns.
+        extra: further named measurements written as `<signal>_<key>` columns (scalars, strings).
+        arrays: per-frame data later stages reuse (e.g. keypoints [T, K, 3]); saved next to the
+            clip as `<clip_id>.<signal>.npz`, its path in the `<signal>_arrays` column.
     """
 
     value: float
     backend: str
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def failed(cls, backend: str, error: str, **extra: Any) -> Score:

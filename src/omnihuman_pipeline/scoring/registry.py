@@ -107,12 +107,14 @@ def score_columns(signal: str, score: Score) -> dict[str, Any]:
     return row
 
 
-def score_clip(clip: AnalysisClip, scorers: list[Scorer]) -> dict[str, Any]:
+def score_clip(clip: AnalysisClip, scorers: list[Scorer],
+               arrays: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Run every scorer on a clip; a scorer that raises costs its own columns, never the clip.
 
     Args:
         clip: the decoded clip.
         scorers: from `build_scorers` (set up or not: `setup()` is idempotent and runs on first use).
+        arrays: when given, filled with `{signal: score.arrays}` for scorers that return arrays.
 
     Returns:
         Flat columns per scorer (see `score_columns`) plus `timing_<signal>`, its wall time in s.
@@ -129,5 +131,7 @@ def score_clip(clip: AnalysisClip, scorers: list[Scorer]) -> dict[str, Any]:
             )
             score = Score(math.nan, scorer.backend, f"exception: {type(exc).__name__}: {exc}")
         row.update(score_columns(scorer.signal, score))
+        if arrays is not None and score.arrays:
+            arrays[scorer.signal] = score.arrays
         row[f"timing_{scorer.signal}"] = time.perf_counter() - start
     return row
