@@ -109,8 +109,10 @@ class FrameReader:
         return size if self.rotation in (0, 180) else size[::-1]
 
     def _rgb(self, frame, size: tuple[int, int]) -> np.ndarray:
+        # swscale's FAST_BILINEAR converts and scales to RGB ~4x faster than BILINEAR (0.6 vs 2.5 ms
+        # from 720p); analysis frames only feed scorers, the written clips keep BILINEAR
         w, h = self._coded(size)
-        rgb = frame.reformat(width=w, height=h, format="rgb24", interpolation="BILINEAR").to_ndarray()
+        rgb = frame.reformat(width=w, height=h, format="rgb24", interpolation="FAST_BILINEAR").to_ndarray()
         return rotate_clockwise(rgb, self.rotation)
 
     def _tick(self, index: int, frame) -> ResampledFrame:
