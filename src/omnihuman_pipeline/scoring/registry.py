@@ -21,9 +21,11 @@ from typing import Any
 
 from omnihuman_pipeline.scoring.aesthetic import AESTHETIC_BACKENDS
 from omnihuman_pipeline.scoring.base import AnalysisClip, Score, Scorer
+from omnihuman_pipeline.scoring.face import FACE_BACKENDS
 from omnihuman_pipeline.scoring.lipsync import SYNC_BACKENDS
 from omnihuman_pipeline.scoring.motion import MOTION_BACKENDS
 from omnihuman_pipeline.scoring.person import PERSON_BACKENDS
+from omnihuman_pipeline.scoring.pose import POSE_BACKENDS
 from omnihuman_pipeline.scoring.quality import QUALITY_BACKENDS
 from omnihuman_pipeline.scoring.speech import SPEECH_BACKENDS
 
@@ -34,6 +36,8 @@ SCORER_BACKENDS: dict[str, dict[str, type]] = {
     "quality": QUALITY_BACKENDS,
     "aesthetic": AESTHETIC_BACKENDS,
     "person": PERSON_BACKENDS,
+    "face": FACE_BACKENDS,
+    "pose": POSE_BACKENDS,
     "speech": SPEECH_BACKENDS,
     "sync": SYNC_BACKENDS,
 }
@@ -42,6 +46,8 @@ DEFAULT_BACKENDS = {
     "quality": "brisque",
     "aesthetic": "image_stats",
     "person": "mediapipe",
+    "face": "mediapipe",
+    "pose": "mediapipe",
     "speech": "silero_whisper",
     "sync": "mouth_envelope",
 }
