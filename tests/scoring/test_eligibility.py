@@ -34,3 +34,13 @@ def test_subsets_require_base_and_prefix_reasons():
     assert out["reasons"].tolist() == [[], ["duration_s<2"], ["A:sync_conf<3"]]
     assert reason_counts(out["reasons"]) == {"A:sync_conf<3": 1, "duration_s<2": 1}
     assert "eligible_T" not in clips  # input untouched
+
+
+def test_abs_bound_equality_and_named_reasons():
+    """`abs_max` bounds both signs; `equals` compares; `reason` replaces the generated text, also when missing."""
+    rules = {"has_audio": {"equals": True, "reason": "no_audio"}, "sync_offset": {"abs_max": 3},
+             "face_dominant": {"equals": True}}
+    assert rule_reasons({"has_audio": True, "sync_offset": -4, "face_dominant": False}, rules) == [
+        "|sync_offset|>3", "face_dominant!=True"]
+    assert rule_reasons({"has_audio": False, "sync_offset": 3, "face_dominant": True}, rules) == ["no_audio"]
+    assert rule_reasons({"sync_offset": 0, "face_dominant": True}, rules) == ["no_audio"]

@@ -15,6 +15,11 @@ def _hours(seconds: float) -> float:
     return round(float(seconds) / SECONDS_PER_HOUR, 6)
 
 
+def _mask(clips: pd.DataFrame, name: str) -> pd.Series:
+    column = f"eligible_{name}"
+    return clips[column].astype(bool) if column in clips else pd.Series(False, index=clips.index)
+
+
 def summarize(videos: pd.DataFrame, clips: pd.DataFrame, timings: dict[str, float] | None = None,
               classes: tuple[str, ...] = ("T",)) -> dict[str, Any]:
     """Counts and hours from input files to eligible clips, with per-reason and per-status tallies.
@@ -39,9 +44,10 @@ def summarize(videos: pd.DataFrame, clips: pd.DataFrame, timings: dict[str, floa
         },
         "clips": {"count": int(len(clips)), "hours": _hours(clip_s.sum())},
     }
-    for name in classes:
-        column = f"eligible_{name}"
-        mask = clips[column].astype(bool) if column in clips else pd.Series(False, index=clips.index)
+    masks = {name: _mask(clips, name) for name in classes}
+    if "A" in masks and "P" in masks:
+        masks["A&P"] = masks["A"] & masks["P"]
+    for name, mask in masks.items():
         summary["clips"][name] = {
             "count": int(mask.sum()),
             "hours": _hours(clip_s[mask].sum()),
@@ -61,11 +67,12 @@ def funnel_figure(summary: dict[str, Any], classes: tuple[str, ...] = ("T",)):
     import matplotlib.pyplot as plt
 
     stages = [("input videos", summary["videos"]["hours_in"]), ("scene clips", summary["clips"]["hours"])]
-    stages += [(f"eligible {c}", summary["clips"][c]["hours"]) for c in classes]
+    names = [c for c in (*classes, "A&P") if c in summary["clips"]]
+    stages += [(f"eligible {c}", summary["clips"][c]["hours"]) for c in names]
     fig, (ax, ax_r) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [1.1, 1]})
     labels, hours = zip(*stages, strict=True)
     minutes = [h * 60 for h in hours]
-    bars = ax.barh(labels[::-1], minutes[::-1], color=["#4C72B0"] * len(classes) + ["#8C8C8C", "#BBBBBB"])
+    bars = ax.barh(labels[::-1], minutes[::-1], color=["#4C72B0"] * len(names) + ["#8C8C8C", "#BBBBBB"])
     for bar, value in zip(bars, minutes[::-1], strict=True):
         ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {value:.1f} min", va="center")
     ax.set_xlabel("minutes of video")
@@ -79,5 +86,44 @@ def funnel_figure(summary: dict[str, Any], classes: tuple[str, ...] = ("T",)):
         ax_r.set_title("top rejection reasons")
     else:
         ax_r.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def score_histograms(clips: pd.DataFrame, rules: dict[str, dict[str, dict[str, Any]]]):
+    """One histogram per numeric rule column, T-eligible clips stacked on the rest, thresholds drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns: dict[str, dict[str, Any]] = {}
+    for rule_set in rules.values():
+        for column, bounds in rule_set.items():
+            if column in clips and pd.api.types.is_numeric_dtype(clips[column]) and clips[column].dtype != bool:
+                columns.setdefault(column, {}).update(bounds)
+    n = max(1, len(columns))
+    ncols = min(4, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.8 * nrows), squeeze=False)
+    for ax, (column, bounds) in zip(axes.flat, columns.items(), strict=False):
+        values = clips[column].astype(float)
+        finite = values[values.notna()]
+        if finite.empty:
+            ax.set_title(f"{column} (no values)")
+            continue
+        ok = _mask(clips, "T").reindex(values.index, fill_value=False)
+        bins = min(30, max(5, len(finite) // 2))
+        ax.hist([finite[ok[finite.index]], finite[~ok[finite.index]]], bins=bins, stacked=True,
+                color=["#4C72B0", "#C8C8C8"], label=["eligible T", "other"])
+        for key, style in (("min", "--"), ("max", "--"), ("abs_max", ":")):
+            if bounds.get(key) is not None:
+                for x in ([bounds[key], -bounds[key]] if key == "abs_max" else [bounds[key]]):
+                    ax.axvline(x, color="#C44E52", linestyle=style, linewidth=1.5)
+        ax.set_title(column, fontsize=10)
+    for ax in list(axes.flat)[len(columns):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle("clip scores and thresholds (red)", fontsize=11)
     fig.tight_layout()
     return fig

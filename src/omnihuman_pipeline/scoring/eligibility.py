@@ -1,9 +1,11 @@
 """Eligibility for the three training conditions (paper §3.3, §4.1) as declarative rules.
 
 A rule set maps a column to bounds, e.g. ``{"motion": {"min": 0.3, "max": 12}}``. A clip fails
-a rule when its value is outside the bounds (reason ``motion<0.3`` / ``motion>12``) or missing
-(reason ``motion:<error>`` with the scorer's error, else ``motion:missing``). A clip is eligible
-when it fails nothing; every failed rule is listed, so rejections are explained, never silent.
+a rule when its value is outside the bounds (reason ``motion<0.3`` / ``motion>12``,
+``|sync_offset|>3`` for ``abs_max``, ``face_dominant!=True`` for ``equals``) or missing (reason
+``motion:<error>`` with the scorer's error, else ``motion:missing``). A rule may name its own
+reason (``{"has_audio": {"equals": true, "reason": "no_audio"}}``). A clip is eligible when it
+fails nothing; every failed rule is listed, so rejections are explained, never silent.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ def rule_reasons(row: Mapping[str, Any], rules: Rules) -> list[str]:
 
     Args:
         row: one clip's columns.
-        rules: `{column: {"min": x, "max": y, "equals": v}}`; any subset of the bounds.
+        rules: `{column: {"min": x, "max": y, "abs_max": z, "equals": v, "reason": name}}`; any subset.
 
     Returns:
         Reasons such as `duration_s<2`, `quality>60`, `person:no_frames`.
@@ -36,14 +38,21 @@ def rule_reasons(row: Mapping[str, Any], rules: Rules) -> list[str]:
         value = row.get(column)
         if value is None or (isinstance(value, float) and math.isnan(value)):
             error = row.get(f"{column}_error")
-            reasons.append(f"{column}:{error if isinstance(error, str) and error else 'missing'}")
+            reasons.append(bounds.get("reason") or
+                           f"{column}:{error if isinstance(error, str) and error else 'missing'}")
             continue
+        failed = []
         if "equals" in bounds and value != bounds["equals"]:
-            reasons.append(f"{column}!={bounds['equals']}")
+            failed.append(f"{column}!={bounds['equals']}")
         if bounds.get("min") is not None and value < bounds["min"]:
-            reasons.append(f"{column}<{_fmt(bounds['min'])}")
+            failed.append(f"{column}<{_fmt(bounds['min'])}")
         if bounds.get("max") is not None and value > bounds["max"]:
-            reasons.append(f"{column}>{_fmt(bounds['max'])}")
+            failed.append(f"{column}>{_fmt(bounds['max'])}")
+        if bounds.get("abs_max") is not None and abs(value) > bounds["abs_max"]:
+            failed.append(f"|{column}|>{_fmt(bounds['abs_max'])}")
+        if failed and bounds.get("reason"):
+            failed = [bounds["reason"]]
+        reasons.extend(failed)
     return reasons
 
 

@@ -48,8 +48,9 @@ def assign_clip_eligibility(clip_scores: pd.DataFrame, eligibility: dict[str, An
 
 
 def summarize_curation(videos: pd.DataFrame, clips: pd.DataFrame, curate_timings: dict[str, float],
-                       eligibility: dict[str, Any]) -> tuple[dict[str, Any], Figure]:
-    """Counts, hours and rejection reasons (JSON) and the funnel plot."""
+                       eligibility: dict[str, Any]) -> tuple[dict[str, Any], Figure, Figure]:
+    """Counts, hours and rejection reasons (JSON), the funnel plot and the score histograms."""
     classes = tuple(eligibility["rules"])
     summary = report.summarize(videos, clips, curate_timings, classes)
-    return summary, report.funnel_figure(summary, classes)
+    return (summary, report.funnel_figure(summary, classes),
+            report.score_histograms(clips, eligibility["rules"]))

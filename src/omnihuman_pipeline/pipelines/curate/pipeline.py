@@ -21,6 +21,6 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(assign_clip_eligibility, ["clip_scores", "params:eligibility"], "clips",
                  name="assign_clip_eligibility_node"),
             Node(summarize_curation, ["videos", "clips", "curate_timings", "params:eligibility"],
-                 ["curate_summary", "curate_funnel"], name="summarize_curation_node"),
+                 ["curate_summary", "curate_funnel", "curate_histograms"], name="summarize_curation_node"),
         ]
     )
