@@ -1,0 +1,207 @@
+"""Feature shards: safetensors files of several clips' tensors, self-describing, written atomically.
+
+Shard format (``omnihuman-features/1``)::
+
+    <root>/<seq:08d>-<uuid8>.safetensors
+      tensors   "<clip_id>/<kind>/<name>"      e.g. "abc-000000/video/latents" uint8 [768, T, h, w]
+      metadata  {"omnihuman_features": JSON {"format": ..., "entries": [
+                   {"clip_id", "kind", "hash", "backend", "meta": {...}, "tensors": {name: key}}, ...]}}
+
+A shard is written to a temporary name and renamed into place, so it is there whole or not at all;
+an entry (one clip's one feature kind) is valid exactly when its shard exists. The store's state is
+the union of its shard headers: :meth:`FeatureStore.entries` reads only headers (a few KB each, one
+ranged read on object storage) and a rerun reuses every entry whose hash is still wanted. Reading a
+record is one ranged read per shard covering that entry's tensors, through fsspec, so the same code
+streams from local disk or object storage (s3://, gs://, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import struct
+import uuid
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+import fsspec
+import numpy as np
+import torch
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "omnihuman-features/1"
+META_KEY = "omnihuman_features"
+SUFFIX = ".safetensors"
+SAFETENSORS_DTYPES = {"F16": torch.float16, "BF16": torch.bfloat16, "F32": torch.float32, "F64": torch.float64,
+                      "U8": torch.uint8, "I8": torch.int8, "I16": torch.int16, "I32": torch.int32,
+                      "I64": torch.int64, "BOOL": torch.bool}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One clip's one feature kind inside a shard.
+
+    Attributes:
+        clip_id: the clip.
+        kind: ``video`` | ``audio`` | ``text`` | ``pose``.
+        hash: the per-clip hash it was computed for (kind config + the clip's inputs).
+        backend: backend name that made it.
+        shard: shard file name (relative to the store root).
+        tensors: tensor name -> key in the shard.
+        meta: JSON-able facts (shapes, dequantisation, reference frame, ...).
+    """
+
+    clip_id: str
+    kind: str
+    hash: str
+    backend: str
+    shard: str
+    tensors: dict[str, str] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PendingEntry:
+    """An entry before it is written: its tensors in memory."""
+
+    clip_id: str
+    kind: str
+    hash: str
+    backend: str
+    tensors: dict[str, torch.Tensor]
+    meta: dict[str, Any]
+
+
+def _to_tensor(value) -> torch.Tensor:
+    t = value if isinstance(value, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(value))
+    return t.contiguous()
+
+
+class FeatureStore:
+    """A folder of feature shards (local or any fsspec protocol).
+
+    Args:
+        fs: the filesystem.
+        root: folder path on `fs`.
+    """
+
+    def __init__(self, fs: fsspec.AbstractFileSystem, root: str):
+        self.fs, self.root = fs, root.rstrip("/")
+        self._headers: dict[str, dict] = {}
+
+    @classmethod
+    def at(cls, url: str, **storage_options) -> FeatureStore:
+        """A store at a path or URL (``data/04_feature/shards``, ``s3://bucket/shards``)."""
+        fs, root = fsspec.core.url_to_fs(url, **storage_options)
+        return cls(fs, root)
+
+    def path(self, shard: str) -> str:
+        return f"{self.root}/{shard}"
+
+    def shards(self) -> list[str]:
+        """Shard file names, oldest first."""
+        if not self.fs.exists(self.root):
+            return []
+        names = [PurePosixPath(p).name for p in self.fs.ls(self.root, detail=False)]
+        return sorted(n for n in names if n.endswith(SUFFIX) and ".tmp-" not in n)
+
+    def write_shard(self, pending: list[PendingEntry]) -> list[Entry]:
+        """Write `pending` entries as one shard, atomically; return them as stored entries."""
+        from safetensors.torch import save
+
+        shards = self.shards()
+        seq = int(shards[-1].split("-")[0]) + 1 if shards else 0
+        name = f"{seq:08d}-{uuid.uuid4().hex[:8]}{SUFFIX}"
+        tensors: dict[str, torch.Tensor] = {}
+        records = []
+        for p in pending:
+            keys = {}
+            for tname, value in p.tensors.items():
+                key = f"{p.clip_id}/{p.kind}/{tname}"
+                tensors[key] = _to_tensor(value)
+                keys[tname] = key
+            records.append({"clip_id": p.clip_id, "kind": p.kind, "hash": p.hash, "backend": p.backend,
+                            "meta": p.meta, "tensors": keys})
+        blob = save(tensors, metadata={META_KEY: json.dumps({"format": FORMAT, "entries": records},
+                                                            default=_json_default)})
+        self.fs.makedirs(self.root, exist_ok=True)
+        tmp = f"{self.path(name)}.tmp-{uuid.uuid4().hex}"
+        with self.fs.open(tmp, "wb") as f:
+            f.write(blob)
+        self.fs.mv(tmp, self.path(name))
+        return [Entry(r["clip_id"], r["kind"], r["hash"], r["backend"], name, r["tensors"], r["meta"])
+                for r in records]
+
+    def header(self, shard: str) -> dict:
+        """Parsed safetensors header of a shard (cached): ``{"tensors", "data_start", "entries"}``."""
+        if shard not in self._headers:
+            with self.fs.open(self.path(shard), "rb") as f:
+                (n,) = struct.unpack("<Q", f.read(8))
+                raw = json.loads(f.read(n))
+            meta = json.loads((raw.pop("__metadata__", None) or {}).get(META_KEY, "{}"))
+            if meta.get("format") != FORMAT:
+                raise ValueError(f"{self.path(shard)}: not an {FORMAT} shard")
+            self._headers[shard] = {"tensors": raw, "data_start": 8 + n, "entries": meta["entries"]}
+        return self._headers[shard]
+
+    def entries(self) -> list[Entry]:
+        """Every entry of every shard, in write order (a later entry of the same clip/kind/hash wins)."""
+        out = []
+        for shard in self.shards():
+            try:
+                header = self.header(shard)
+            except (ValueError, OSError, struct.error, json.JSONDecodeError) as err:
+                logger.warning("skipping unreadable shard %s: %s", shard, err)
+                continue
+            out += [Entry(r["clip_id"], r["kind"], r["hash"], r["backend"], shard, r["tensors"], r["meta"])
+                    for r in header["entries"]]
+        return out
+
+    def read(self, entry: Entry, names: list[str] | None = None, blob: bytes | None = None) -> dict[str, torch.Tensor]:
+        """An entry's tensors: one ranged read spanning them (or slices of `blob`, the whole shard)."""
+        header = self.header(entry.shard)
+        keys = {n: entry.tensors[n] for n in (names or entry.tensors)}
+        if not keys:
+            return {}
+        spans = {n: header["tensors"][k]["data_offsets"] for n, k in keys.items()}
+        lo, hi = min(s[0] for s in spans.values()), max(s[1] for s in spans.values())
+        start = header["data_start"]
+        data = blob[start + lo:start + hi] if blob is not None else self.fs.cat_file(
+            self.path(entry.shard), start=start + lo, end=start + hi)
+        out = {}
+        for n, k in keys.items():
+            info, (a, b) = header["tensors"][k], spans[n]
+            dtype = SAFETENSORS_DTYPES[info["dtype"]]
+            if b == a:
+                out[n] = torch.empty(info["shape"], dtype=dtype)
+            else:
+                out[n] = torch.frombuffer(bytearray(data[a - lo:b - lo]), dtype=dtype).reshape(info["shape"])
+        return out
+
+    def read_blob(self, shard: str) -> bytes:
+        """A whole shard in one read (sequential streaming)."""
+        return self.fs.cat_file(self.path(shard))
+
+    def remove(self, shards: list[str]) -> None:
+        for shard in shards:
+            self.fs.rm(self.path(shard))
+            self._headers.pop(shard, None)
+
+    def clean(self) -> int:
+        """Remove temporary files left by a killed writer; return how many."""
+        if not self.fs.exists(self.root):
+            return 0
+        stale = [p for p in self.fs.ls(self.root, detail=False) if ".tmp-" in PurePosixPath(p).name]
+        for path in stale:
+            self.fs.rm(path)
+        return len(stale)
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (tuple, set)):
+        return list(value)
+    return str(value)
