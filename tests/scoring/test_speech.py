@@ -34,7 +34,7 @@ def test_vad_ratio_high_on_speech(silero, speech_audio):
     """Silero fires on the synthetic speech: ratio >= 0.7 (syllables fill ~65 % of the time), segments split at pauses."""
     for audio in speech_audio:
         score = silero.score(_clip(audio))
-        assert score.error is None and score.value >= 0.7
+        assert score.error is None and score.value >= 0.7 and score.extra["ratio"] == score.value
         assert score.extra["n_segments"] >= 1 and score.arrays["segments_s"].shape == (
             score.extra["n_segments"],
             2,

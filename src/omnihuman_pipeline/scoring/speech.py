@@ -1,7 +1,7 @@
 """Speech present (paper §3.3, A-eligibility): share of the clip's duration that is speech, plus a transcript.
 
-Signal "speech": `value` is the speech ratio in [0, 1]; extras `n_segments`, `language`, `transcript`
-and `segments` (JSON list of [start_s, end_s]); `arrays["segments_s"]` holds the same as float [N, 2].
+Signal "speech": `value` is the speech ratio in [0, 1], repeated as extra `ratio` (manifest column
+`speech_ratio`); extras `n_segments`, `language`, `transcript` and `segments` (JSON list of [start_s, end_s]); `arrays["segments_s"]` holds the same as float [N, 2].
 
 Backends:
 - "silero_whisper" (offline default): Silero VAD as shipped inside faster-whisper gives the speech
@@ -65,11 +65,13 @@ def speech_ratio(segments: np.ndarray, duration_s: float) -> float:
 
 def _result(backend: str, segments: np.ndarray, duration_s: float, language: str, transcript: str) -> Score:
     merged = merge_segments(segments, duration_s)
+    ratio = speech_ratio(merged, duration_s)
     return Score(
-        speech_ratio(merged, duration_s),
+        ratio,
         backend,
         None,
         {
+            "ratio": ratio,  # also as an extra, so the manifest has the `speech_ratio` column DESIGN names
             "n_segments": len(merged),
             "language": language,
             "transcript": transcript,
