@@ -61,9 +61,6 @@ def summarize(videos: pd.DataFrame, clips: pd.DataFrame, timings: dict[str, floa
 
 def funnel_figure(summary: dict[str, Any], classes: tuple[str, ...] = ("T",)):
     """Horizontal bars: hours of input, of clips, and of each eligibility class; top rejections beside."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     stages = [("input videos", summary["videos"]["hours_in"]), ("scene clips", summary["clips"]["hours"])]
@@ -92,9 +89,6 @@ def funnel_figure(summary: dict[str, Any], classes: tuple[str, ...] = ("T",)):
 
 def score_histograms(clips: pd.DataFrame, rules: dict[str, dict[str, dict[str, Any]]]):
     """One histogram per numeric rule column, T-eligible clips stacked on the rest, thresholds drawn."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     columns: dict[str, dict[str, Any]] = {}
@@ -125,5 +119,51 @@ def score_histograms(clips: pd.DataFrame, rules: dict[str, dict[str, dict[str, A
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
     fig.suptitle("clip scores and thresholds (red)", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def middle_frame(path: str, short_side: int = 160):
+    """RGB uint8 [H, W, 3] of the frame in the middle of a clip file (one short decode)."""
+    import av
+
+    from omnihuman_pipeline.media.decode import fit_short_side
+
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        middle = (stream.frames or 1) // 2
+        for i, frame in enumerate(container.decode(stream)):
+            if i >= middle:
+                w, h = fit_short_side(frame.width, frame.height, short_side)
+                return frame.reformat(width=w, height=h, format="rgb24").to_ndarray()
+    raise ValueError(f"no frame in {path}")
+
+
+def clip_gallery(clips: pd.DataFrame, groups: dict[str, pd.Series], per_group: int = 4,
+                 columns: tuple[str, ...] = ("motion", "quality", "aesthetic", "person"), root: str = "."):
+    """A grid: one row per group (e.g. eligible T / rejected), a few clips each with their scores.
+
+    Args:
+        clips: the clips table (with `clip_path`).
+        groups: row label → boolean mask over `clips`.
+        per_group: clips shown per row (the first ones in table order).
+        columns: scores printed under each frame.
+        root: folder `clip_path` is relative to (the project root).
+    """
+    import os
+
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(groups), per_group, figsize=(2.9 * per_group, 2.9 * len(groups)), squeeze=False)
+    for row_axes, (label, mask) in zip(axes, groups.items(), strict=True):
+        chosen = clips[mask].head(per_group).to_dict("records")
+        for ax, clip in zip(row_axes, chosen + [None] * (per_group - len(chosen)), strict=True):
+            ax.axis("off")
+            if clip is None:
+                continue
+            ax.imshow(middle_frame(os.path.join(root, clip["clip_path"])))
+            scores = ", ".join(f"{c}={clip[c]:.2g}" for c in columns if c in clip and pd.notna(clip[c]))
+            reasons = ", ".join(list(clip.get("reasons", []))) or "-"
+            ax.set_title(f"{label}\n{scores}\nreasons: {reasons}", fontsize=7)
     fig.tight_layout()
     return fig
