@@ -75,7 +75,7 @@ def clip_dir(tmp_path_factory) -> Path:
     return d
 
 
-@pytest.fixture()
+@pytest.fixture(scope="session")
 def clips_table(clip_dir) -> pd.DataFrame:
     """A clips table over `clip_dir`: 4 good clips (one P with pose), a missing, a corrupt and a non-T clip."""
     rows = [
@@ -94,7 +94,7 @@ def clips_table(clip_dir) -> pd.DataFrame:
     return table
 
 
-@pytest.fixture()
+@pytest.fixture(scope="session")
 def tiny_params() -> dict:
     """Feature parameters small enough for CPU tests."""
     return {"frames": {"max_frames": 0, "min_frames": 5},
