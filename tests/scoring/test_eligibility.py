@@ -44,3 +44,14 @@ def test_abs_bound_equality_and_named_reasons():
         "|sync_offset|>3", "face_dominant!=True"]
     assert rule_reasons({"has_audio": False, "sync_offset": 3, "face_dominant": True}, rules) == ["no_audio"]
     assert rule_reasons({"sync_offset": 0, "face_dominant": True}, rules) == ["no_audio"]
+
+
+def test_missing_values_name_their_scorer_error_once():
+    """A scorer's error explains each of its missing columns once; a named reason covers the same cause."""
+    rules = {"has_audio": {"equals": True, "reason": "no_audio"}, "speech_ratio": {"min": 0.3},
+             "sync_offset": {"abs_max": 3}, "sync_conf": {"min": 2.5}}
+    row = {"has_audio": False, "speech_error": "no_audio", "sync_error": "no_audio"}
+    assert rule_reasons(row, rules) == ["no_audio"]
+    row = {"has_audio": True, "speech_ratio": 0.9, "sync_error": "no_face"}
+    assert rule_reasons(row, rules) == ["sync:no_face"]
+    assert rule_reasons({"has_audio": True, "speech_ratio": 0.9}, rules) == ["sync_offset:missing", "sync_conf:missing"]

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from omnihuman_pipeline.corpus import encode, synth
+from omnihuman_pipeline.corpus.talking import generate_talking_corpus
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,11 @@ class VideoTruth:
     size_bytes: int = 0
     sha256: str = ""
     notes: str = ""
+    # Talking clips (corpus/talking.py): lip-sync truth, None elsewhere.
+    sync_offset_frames: int | None = None  # SyncNet sign: > 0 audio leads the mouth
+    synced: bool | None = None
+    speech: bool | None = None
+    n_faces: int | None = None
 
     @classmethod
     def from_dict(cls, d: dict) -> VideoTruth:
@@ -360,6 +366,28 @@ def _up_to_date(out_dir: Path, doc: dict, profile: str, seed: int) -> bool:
     return True
 
 
+def _talking_truth(out_dir: Path, talking: dict) -> VideoTruth:
+    """A `VideoTruth` for a clip of `corpus.talking` (a real face whose mouth follows the audio)."""
+    import av
+
+    path = out_dir / talking["relpath"]
+    with av.open(str(path)) as container:
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        width, height, codec = video.codec_context.width, video.codec_context.height, video.codec_context.name
+        audio_sr, channels = audio.rate, audio.layout.nb_channels
+    segment = {"start_s": 0.0, "end_s": talking["duration_s"], "source": "astronaut_face", "person": True,
+               "motion": "normal"}
+    return VideoTruth(
+        relpath=talking["relpath"], kind=f"talking_{talking['kind']}", expected_status=["ok"], has_audio=True,
+        fps=float(FPS), duration_s=talking["duration_s"], width=width, height=height, segments=[segment],
+        n_frames=talking["n_frames"], decodable_frames=talking["n_frames"], container="mp4", video_codec=codec,
+        audio_codec="aac", audio_sr=audio_sr, audio_channels=channels, coded_width=width, coded_height=height,
+        size_bytes=path.stat().st_size, sha256=_sha256(path), sync_offset_frames=talking["offset_frames"],
+        synced=talking["synced"], speech=talking["speech"], n_faces=talking["n_faces"],
+        notes="astronaut face, mouth opened by the speech envelope; audio shifted by a known offset",
+    )
+
+
 def generate_corpus(out_dir: Path, *, profile: str = "tiny", seed: int = 0) -> list[VideoTruth]:
     """Write the corpus and its ``ground_truth.json`` into ``out_dir``.
 
@@ -406,6 +434,8 @@ def generate_corpus(out_dir: Path, *, profile: str = "tiny", seed: int = 0) -> l
             os.replace(staged, final)  # atomic: a killed run never leaves a half-written video
             shutil.rmtree(item_scratch)
             truths.append(truth)
+
+    truths += [_talking_truth(out_dir, t) for t in generate_talking_corpus(out_dir, seed=seed)]
 
     # Files from an earlier run of ours that this profile no longer lists, if the user left them as we wrote them.
     listed = {t.relpath for t in truths}

@@ -23,6 +23,17 @@ def _fmt(value: float) -> str:
     return f"{value:g}"
 
 
+def _missing_cause(row: Mapping[str, Any], column: str) -> tuple[str, str]:
+    """(name, error) for a missing value: the column's own `<column>_error`, else its scorer's
+    (`sync_offset` → `sync_error`), else "missing"."""
+    signal = column.split("_", 1)[0]
+    for name in (column, signal):
+        error = row.get(f"{name}_error")
+        if isinstance(error, str) and error:
+            return name, error
+    return column, "missing"
+
+
 def rule_reasons(row: Mapping[str, Any], rules: Rules) -> list[str]:
     """Every rule the row fails, in rule order.
 
@@ -37,9 +48,10 @@ def rule_reasons(row: Mapping[str, Any], rules: Rules) -> list[str]:
     for column, bounds in rules.items():
         value = row.get(column)
         if value is None or (isinstance(value, float) and math.isnan(value)):
-            error = row.get(f"{column}_error")
-            reasons.append(bounds.get("reason") or
-                           f"{column}:{error if isinstance(error, str) and error else 'missing'}")
+            source, error = _missing_cause(row, column)
+            reason = bounds.get("reason") or f"{source}:{error}"
+            if reason not in reasons and error not in reasons:  # one cause, said once
+                reasons.append(reason)
             continue
         failed = []
         if "equals" in bounds and value != bounds["equals"]:

@@ -11,7 +11,9 @@ from omnihuman_pipeline.curation import report
 from omnihuman_pipeline.curation.config import CurateConfig
 from omnihuman_pipeline.curation.run import run_curation
 from omnihuman_pipeline.datasets.result_shards import ResultShardStore
+from omnihuman_pipeline.scoring.caption import caption_clips
 from omnihuman_pipeline.scoring.eligibility import assign_eligibility
+from omnihuman_pipeline.scoring.speech import transcribe_clips
 
 
 def curate_videos(raw_videos: list[str], curate_store: ResultShardStore, media: dict[str, Any],
@@ -45,6 +47,23 @@ def assign_clip_eligibility(clip_scores: pd.DataFrame, eligibility: dict[str, An
         The `clips` table.
     """
     return assign_eligibility(clip_scores, eligibility["rules"], base=eligibility.get("base"))
+
+
+def caption_eligible_clips(clips_eligible: pd.DataFrame, caption: dict[str, Any]) -> pd.DataFrame:
+    """Transcribe speaking eligible clips, then add `caption` (the text condition, paper §3.4).
+
+    Args:
+        clips_eligible: the clip table with eligibility.
+        caption: `{"backend": "signals" | "vlm", ..., "transcribe": {...} | None}` (see
+            `scoring.caption.caption_clips` and `scoring.speech.transcribe_clips`).
+
+    Returns:
+        The `clips` table.
+    """
+    settings = dict(caption)
+    transcribe = settings.pop("transcribe", None)
+    clips = transcribe_clips(clips_eligible, **transcribe) if transcribe else clips_eligible
+    return caption_clips(clips, settings)
 
 
 def summarize_curation(videos: pd.DataFrame, clips: pd.DataFrame, curate_timings: dict[str, float],

@@ -4,6 +4,7 @@ from kedro.pipeline import Node, Pipeline
 
 from omnihuman_pipeline.pipelines.curate.nodes import (
     assign_clip_eligibility,
+    caption_eligible_clips,
     curate_videos,
     summarize_curation,
 )
@@ -18,8 +19,10 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["videos", "clip_scores", "curate_timings"],
                 name="curate_videos_node",
             ),
-            Node(assign_clip_eligibility, ["clip_scores", "params:eligibility"], "clips",
+            Node(assign_clip_eligibility, ["clip_scores", "params:eligibility"], "clips_eligible",
                  name="assign_clip_eligibility_node"),
+            Node(caption_eligible_clips, ["clips_eligible", "params:caption"], "clips",
+                 name="caption_eligible_clips_node"),
             Node(summarize_curation, ["videos", "clips", "curate_timings", "params:eligibility"],
                  ["curate_summary", "curate_funnel", "curate_histograms"], name="summarize_curation_node"),
         ]
