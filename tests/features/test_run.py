@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -23,12 +24,19 @@ def _run(table, store, params, **kw):
     return run_features(table, store, FeatureConfig.from_params(params), **kw)
 
 
+@pytest.fixture(scope="module")
+def _first_run_once(tmp_path_factory, clips_table, tiny_params):
+    root = tmp_path_factory.mktemp("first_run") / "shards"
+    index, summary = _run(clips_table, FeatureStore.at(str(root)), tiny_params)
+    return root, index, summary
+
+
 @pytest.fixture()
-def first_run(tmp_path, clips_table, tiny_params):
-    """One uninterrupted run over the fixture clips."""
-    store = FeatureStore.at(str(tmp_path / "shards"))
-    index, summary = _run(clips_table, store, tiny_params)
-    return store, index, summary
+def first_run(tmp_path, _first_run_once):
+    """One uninterrupted run over the fixture clips (a private copy of its shard folder per test)."""
+    root, index, summary = _first_run_once
+    shutil.copytree(root, tmp_path / "shards")
+    return FeatureStore.at(str(tmp_path / "shards")), index.copy(), summary
 
 
 def test_statuses_and_index(first_run):
