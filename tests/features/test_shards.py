@@ -47,3 +47,13 @@ def test_dataset_describes_and_exists(tmp_path):
     assert not ds.exists()
     ds.load().write_shard([_pending("a")])
     assert ds.exists() and ds._describe()["protocol"] == "file"
+
+
+def test_store_on_a_remote_filesystem():
+    """The same store works through fsspec's in-memory filesystem (the object-storage code path)."""
+    store = FeatureStore.at("memory://features-test/shards")
+    [entry] = store.write_shard([_pending("a")])
+    fresh = FeatureStore.at("memory://features-test/shards")
+    assert fresh.entries() == [entry] and torch.equal(fresh.read(entry)["latents"], _pending("a").tensors["latents"])
+    fresh.remove(fresh.shards())
+    assert fresh.shards() == []
