@@ -33,8 +33,9 @@ def test_pipeline_declaration():
     assert set(node.outputs) == {"features", "features_summary"}
 
 
+@pytest.mark.slow
 def test_features_run_and_resume(features_project):
-    """Every clip gets a row, T-eligible ones are cached and load; a second run computes nothing."""
+    """Every clip gets a row, T-eligible ones are cached and load (P ones with pose); a rerun computes nothing."""
     run_kedro(features_project, "features")
     clips = pd.read_parquet(features_project / "data/03_primary/clips.parquet")
     index = pd.read_parquet(features_project / "data/04_feature/features.parquet")
@@ -46,6 +47,9 @@ def test_features_run_and_resume(features_project):
     rec = ds[0]
     assert rec["latents"].shape[:2] == (768, 5) and rec["latents"].shape[2] == 8 and rec["text"].shape == (16, 384)
     assert rec["audio"] is None or rec["audio"].shape == (17, 5, 384)
+    for i, row in enumerate(ds.rows):
+        if row["eligible_P"] and isinstance(clips.set_index("clip_id").get("pose_arrays", {}).get(row["clip_id"]), str):
+            assert row["has_pose"] and ds[i]["pose"].shape[1:] == (17, row["height"], row["width"])
     run_kedro(features_project, "features")
     summary = json.loads((features_project / "data/08_reporting/features_summary.json").read_text())
     assert summary["computed_clips"] == 0 and summary["reused_clips"] == len(eligible)

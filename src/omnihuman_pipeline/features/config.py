@@ -116,7 +116,7 @@ class PoseConfig:
     """
 
     backend: str = "keypoints"
-    max_gap: int = 12
+    max_gap: int = 25
     min_confidence: float = 0.3
     stick_width: int = 4
     joint_radius: int = 4
