@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from corpus_helpers import UNRELATED
+from tests.corpus.corpus_helpers import UNRELATED
 
 from omnihuman_pipeline.corpus.generate import VideoTruth, generate_corpus
 

@@ -8,7 +8,7 @@ from dataclasses import fields
 import av
 import numpy as np
 import pytest
-from corpus_helpers import UNRELATED, circular_hue_change, decode_video
+from tests.corpus.corpus_helpers import UNRELATED, circular_hue_change, decode_video
 
 from omnihuman_pipeline.corpus import encode, generate, synth
 from omnihuman_pipeline.corpus.__main__ import main as cli_main
@@ -35,14 +35,15 @@ def test_ground_truth_json_schema(corpus):
 
 
 def test_corpus_covers_required_cases(corpus):
-    """The tiny profile holds every required kind, several containers and 40-90 s of media."""
+    """The tiny profile holds every required kind, several containers and 40-120 s of media (talking clips included)."""
     _, truths = corpus
     kinds = {t.kind for t in truths.values()}
     assert {"multi_scene", "hue_cut", "static", "shaky", "no_person", "vfr", "rotated", "odd_size", "uhd",
             "non_ascii", "very_short", "truncated", "corrupt", "not_video", "empty", "audio_only"} <= kinds
     assert {t.container for t in truths.values()} >= {"mp4", "mov", "mkv", "webm", "avi"}
     assert any(t.has_audio for t in _ok(truths)) and any(not t.has_audio for t in _ok(truths))
-    assert 40 <= sum(t.duration_s for t in truths.values()) <= 90
+    assert 40 <= sum(t.duration_s for t in truths.values()) <= 120
+    assert {"talking_synced", "talking_unsynced", "talking_silent", "talking_two_person"} <= {t.kind for t in truths.values()}
     assert {"hard", "hue_only"} <= {k for t in truths.values() for k in t.cut_kinds}
 
 
@@ -61,7 +62,7 @@ def test_cuts_and_segments_are_consistent(corpus):
         bounds = [0.0, *t.cuts_s, t.duration_s]
         assert min(np.diff(bounds)) >= 1.5 or not t.cuts_s
         for s in t.segments:
-            assert s["person"] == synth.SOURCE_HAS_PERSON[s["source"]]
+            assert s["person"] == synth.SOURCE_HAS_PERSON.get(s["source"], s["source"] == "astronaut_face")
             assert s["motion"] in ("static", "normal", "shaky")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from corpus_helpers import circular_hue_change
+from tests.corpus.corpus_helpers import circular_hue_change
 
 from omnihuman_pipeline.corpus import encode, synth
 
