@@ -189,8 +189,8 @@ def test_local_and_ray_executors_give_identical_tables(tmp_path, tiny_corpus, gr
         scorers = {k: params["scorers"][k] for k in ("motion", "quality", "person", "pose")}  # enough to compare
         config = CurateConfig.from_params(params["media"], params["scenes"], scorers, store.media_dir)
         videos, clips, _ = run_curation(paths, store, config, {"name": name, "workers": 2})
-        paths = ["clip_path", *[c for c in clips if c.endswith("_arrays")]]  # differ by output folder only
-        tables[name] = (videos, clips.drop(columns=paths))
+        where = ["clip_path", *[c for c in clips if c.endswith("_arrays")]]  # differ by output folder only
+        tables[name] = (videos, clips.drop(columns=where))
     pd.testing.assert_frame_equal(tables["local"][0], tables["ray"][0])
     pd.testing.assert_frame_equal(tables["local"][1], tables["ray"][1])
     assert len(tables["ray"][1]) >= 7 and np.isfinite(tables["ray"][1]["motion"]).all()
