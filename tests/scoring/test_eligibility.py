@@ -55,3 +55,20 @@ def test_missing_values_name_their_scorer_error_once():
     row = {"has_audio": True, "speech_ratio": 0.9, "sync_error": "no_face"}
     assert rule_reasons(row, rules) == ["sync:no_face"]
     assert rule_reasons({"has_audio": True, "speech_ratio": 0.9}, rules) == ["sync_offset:missing", "sync_conf:missing"]
+
+
+def test_gated_scorer_is_skipped_with_the_failed_gate_as_error():
+    """A scorer behind `when` runs only if earlier columns pass; otherwise NaN with `skipped:<rule>`."""
+    import numpy as np
+
+    from omnihuman_pipeline.scoring.base import AnalysisClip
+    from omnihuman_pipeline.scoring.registry import build_scorers, score_clip
+
+    frames = np.zeros((10, 32, 32, 3), np.uint8)
+    scorers = build_scorers({"aesthetic": {"backend": "image_stats"},
+                             "motion": {"backend": "farneback", "when": {"aesthetic": {"min": 9.5}}}})
+    row = score_clip(AnalysisClip(frames, 25.0), scorers)
+    assert row["aesthetic"] < 9.5 and np.isnan(row["motion"])
+    assert row["motion_error"] == "skipped:aesthetic<9.5" and row["motion_backend"] == "farneback"
+    open_gate = build_scorers({"motion": {"backend": "farneback", "when": {"aesthetic": {"max": 10}}}})
+    assert score_clip(AnalysisClip(frames, 25.0), open_gate)["motion_error"] == "skipped:aesthetic:missing"

@@ -7,8 +7,11 @@ Config shape (one entry per signal, e.g. `parameters_curate.yml: scorers`):
      "aesthetic": {"backend": "image_stats"},
      "person": {"backend": "mediapipe", "n_frames": 5}}
 
-A signal set to None/false, or with `enabled: false`, is skipped. Every other key is a field of the backend's
-scorer dataclass; a key it does not have is an error, not silently ignored.
+A signal set to None/false, or with `enabled: false`, is skipped. `when` gates a costly scorer on the
+columns of the scorers before it, with the eligibility rule syntax: `sync: {backend: mouth_envelope,
+when: {speech_ratio: {min: 0.05}}}` does not run FaceMesh on silent clips; the skipped score is NaN with
+error `skipped:speech_ratio<0.05`. Every other key is a field of the backend's scorer dataclass; a key it
+does not have is an error, not silently ignored.
 """
 
 from __future__ import annotations
@@ -80,6 +83,26 @@ def build_scorer(signal: str, backend: str | None = None, **params: Any) -> Scor
     return cls(**params)
 
 
+class GatedScorer:
+    """A scorer that runs only when the clip's earlier columns pass `when` (eligibility rule syntax)."""
+
+    def __init__(self, scorer: Scorer, when: dict[str, dict[str, Any]]):
+        self.scorer, self.when = scorer, when
+        self.signal, self.backend = scorer.signal, scorer.backend
+
+    def setup(self) -> None:
+        self.scorer.setup()
+
+    def score(self, clip: AnalysisClip) -> Score:
+        return self.scorer.score(clip)
+
+    def blocked_by(self, row: dict[str, Any]) -> list[str]:
+        """The `when` rules the row fails (empty: run the scorer)."""
+        from omnihuman_pipeline.scoring.eligibility import rule_reasons
+
+        return rule_reasons(row, self.when)
+
+
 def build_scorers(config: dict[str, Any]) -> list[Scorer]:
     """Scorers for every enabled signal in `config`, in its order; weights are not loaded yet.
 
@@ -101,7 +124,9 @@ def build_scorers(config: dict[str, Any]) -> list[Scorer]:
         params = dict(entry)
         if not params.pop("enabled", True):
             continue
-        scorers.append(build_scorer(signal, params.pop("backend", None), **params))
+        when = params.pop("when", None)
+        scorer = build_scorer(signal, params.pop("backend", None), **params)
+        scorers.append(GatedScorer(scorer, when) if when else scorer)
     return scorers
 
 
@@ -135,8 +160,9 @@ def score_clip(clip: AnalysisClip, scorers: list[Scorer],
     row: dict[str, Any] = {}
     for scorer in scorers:
         start = time.perf_counter()
+        blocked = scorer.blocked_by(row) if isinstance(scorer, GatedScorer) else []
         try:
-            score = scorer.score(clip)
+            score = Score.failed(scorer.backend, "skipped:" + ",".join(blocked)) if blocked else scorer.score(clip)
         except Exception as exc:  # noqa: BLE001  (one broken scorer must not lose the clip's other scores)
             logger.warning(
                 "scorer %s/%s failed on clip %s: %r", scorer.signal, scorer.backend, clip.clip_id, exc
