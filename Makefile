@@ -13,7 +13,7 @@ export DO_NOT_TRACK := 1
 export RAY_USAGE_STATS_ENABLED := 0
 export MPLBACKEND := Agg
 
-.PHONY: install demo test test-fast corpus curate repro bench lint clean
+.PHONY: install demo test test-fast corpus curate features repro bench lint clean
 
 install: $(STAMP)
 
@@ -32,14 +32,19 @@ corpus: install
 curate: install
 	$(BIN)/kedro run --pipeline=curate --env=$(PROFILE)
 
-demo: corpus curate
+features: install
+	$(BIN)/kedro run --pipeline=features --env=$(PROFILE)
+
+demo: corpus curate features
 	@echo ""
 	@echo "Results:"
-	@echo "  data/02_intermediate/videos.parquet     one row per input file (status, error)"
-	@echo "  data/03_primary/clips.parquet           one row per scene clip (scores, eligible_T, reasons)"
-	@echo "  data/02_intermediate/clips/             clip media, 25 fps, 16 kHz mono audio"
-	@echo "  data/08_reporting/curate_summary.json   counts, hours, rejection reasons"
-	@echo "  data/08_reporting/curate_funnel.png     the funnel plot"
+	@echo "  data/02_intermediate/videos.parquet        one row per input file (status, error)"
+	@echo "  data/03_primary/clips.parquet              one row per scene clip (scores, eligible_T/A/P, reasons, caption)"
+	@echo "  data/02_intermediate/clips/                clip media (25 fps, 16 kHz mono audio) and pose keypoints"
+	@echo "  data/08_reporting/curate_summary.json      counts, hours per class, rejection reasons"
+	@echo "  data/08_reporting/curate_{funnel,histograms}.png"
+	@echo "  data/04_feature/features.parquet, shards/  cached latents, audio, text and pose features"
+	@echo "  notebooks/curation_report.ipynb            the curation report (reads the catalog)"
 	@$(BIN)/python -m omnihuman_pipeline.curation.show data/08_reporting/curate_summary.json
 
 repro: install

@@ -4,9 +4,10 @@ Both sides run in one invocation, on the same files, with the same number of wor
 
     python benchmarks/curate_speed.py                      # 720p corpus (below), tiny profile
     python benchmarks/curate_speed.py --profile base       # same corpus, production settings
+    python benchmarks/curate_speed.py --scorers T          # only the T filters (issue 3)
     python benchmarks/curate_speed.py --raw data/01_raw    # any folder of videos
 
-The default corpus: 4 videos × 12 s at 1280×720, 25 fps, H.264 CRF 23 + AAC, each three 4-s
+The default corpus: 8 videos × 12 s at 1280×720, 25 fps, H.264 CRF 23 + AAC, each three 4-s
 shots of real images (astronaut, coffee, chelsea) with smooth camera motion and sensor noise
 (σ = 3 levels, so the bitrate is that of camera footage rather than of a clean still).
 
@@ -81,6 +82,9 @@ def main() -> None:
     parser.add_argument("--raw", type=Path, help="folder of videos (default: generate the tiny corpus)")
     parser.add_argument("--profile", default="tiny", help="Kedro environment whose curate parameters to use")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--videos", type=int, default=8, help="videos in the generated corpus (12 s each)")
+    parser.add_argument("--scorers", help="comma-separated signals to run (default: all in the profile); "
+                        "'T' = the T filters of issue 3: motion,quality,aesthetic,person")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/curate_speed.json")
     args = parser.parse_args()
 
@@ -93,7 +97,7 @@ def main() -> None:
     raw = args.raw
     if raw is None:
         raw = work / "raw"
-        make_hd_corpus(raw)
+        make_hd_corpus(raw, n_videos=args.videos)
     params = load_params(args.profile)
     paths = MediaFolderDataset(filepath=str(raw), extensions=params.get("media", {}).get("extensions")).load()
 
@@ -106,7 +110,11 @@ def main() -> None:
     # 2. curate: the pipeline's per-video work and merge, from an empty store
     store = ResultShardsDataset(filepath=str(work / "shards"), media_dir=str(work / "clips")).load()
     media = {k: v for k, v in params["media"].items()}
-    config = CurateConfig.from_params(media, params["scenes"], params["scorers"], store.media_dir)
+    scorers = params["scorers"]
+    if args.scorers:
+        wanted = "motion,quality,aesthetic,person" if args.scorers == "T" else args.scorers
+        scorers = {k: v for k, v in scorers.items() if k in wanted.split(",")}
+    config = CurateConfig.from_params(media, params["scenes"], scorers, store.media_dir)
     t0 = time.perf_counter()
     videos, clips, timings = run_curation(paths, store, config, {"name": "local", "workers": args.workers})
     curate_s = time.perf_counter() - t0
@@ -116,6 +124,7 @@ def main() -> None:
     stages = {k: v for k, v in timings.items() if k not in ("total", "score")}
     result = {
         "profile": args.profile,
+        "scorers": sorted(scorers),
         "workers": args.workers,
         "files": len(paths),
         "video_seconds": round(video_s, 2),
@@ -130,7 +139,8 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
-    print(f"files={len(paths)}  video={video_s:.1f} s  clips={len(clips)}  workers={args.workers}  profile={args.profile}")
+    print(f"files={len(paths)}  video={video_s:.1f} s  clips={len(clips)}  workers={args.workers}  profile={args.profile}"
+          f"  scorers={','.join(sorted(scorers))}")
     print(f"floor (PyAV decode of every frame): {floor_s:.2f} s")
     print(f"curate (probe, decode, split, encode clips, score):  {curate_s:.2f} s")
     print(f"ratio curate/decode = {result['ratio_curate_to_decode']:.2f}   "

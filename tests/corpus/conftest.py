@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.corpus.corpus_helpers import UNRELATED
 
 from omnihuman_pipeline.corpus.generate import VideoTruth, generate_corpus
+from tests.corpus.corpus_helpers import UNRELATED
 
 
 @pytest.fixture(scope="session")

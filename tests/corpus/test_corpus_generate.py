@@ -8,11 +8,11 @@ from dataclasses import fields
 import av
 import numpy as np
 import pytest
-from tests.corpus.corpus_helpers import UNRELATED, circular_hue_change, decode_video
 
 from omnihuman_pipeline.corpus import encode, generate, synth
 from omnihuman_pipeline.corpus.__main__ import main as cli_main
 from omnihuman_pipeline.corpus.generate import GROUND_TRUTH_FILE, STATUSES, VideoTruth, generate_corpus
+from tests.corpus.corpus_helpers import UNRELATED, circular_hue_change, decode_video
 
 FPS = 25
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.corpus.corpus_helpers import circular_hue_change
 
 from omnihuman_pipeline.corpus import encode, synth
+from tests.corpus.corpus_helpers import circular_hue_change
 
 HW = (128, 160)
 

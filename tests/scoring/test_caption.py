@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from omnihuman_pipeline.media.decode import middle_frame
 from omnihuman_pipeline.scoring.caption import (
     caption_clips,
     caption_image,
     compose_caption,
     load_captioner,
-    middle_frame,
     shot_type,
 )
 from omnihuman_pipeline.weights import WeightsNotFoundError

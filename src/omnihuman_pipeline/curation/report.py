@@ -123,22 +123,6 @@ def score_histograms(clips: pd.DataFrame, rules: dict[str, dict[str, dict[str, A
     return fig
 
 
-def middle_frame(path: str, short_side: int = 160):
-    """RGB uint8 [H, W, 3] of the frame in the middle of a clip file (one short decode)."""
-    import av
-
-    from omnihuman_pipeline.media.decode import fit_short_side
-
-    with av.open(path) as container:
-        stream = container.streams.video[0]
-        middle = (stream.frames or 1) // 2
-        for i, frame in enumerate(container.decode(stream)):
-            if i >= middle:
-                w, h = fit_short_side(frame.width, frame.height, short_side)
-                return frame.reformat(width=w, height=h, format="rgb24").to_ndarray()
-    raise ValueError(f"no frame in {path}")
-
-
 def clip_gallery(clips: pd.DataFrame, groups: dict[str, pd.Series], per_group: int = 4,
                  columns: tuple[str, ...] = ("motion", "quality", "aesthetic", "person"), root: str = "."):
     """A grid: one row per group (e.g. eligible T / rejected), a few clips each with their scores.
@@ -154,6 +138,8 @@ def clip_gallery(clips: pd.DataFrame, groups: dict[str, pd.Series], per_group: i
 
     import matplotlib.pyplot as plt
 
+    from omnihuman_pipeline.media.decode import middle_frame
+
     fig, axes = plt.subplots(len(groups), per_group, figsize=(2.9 * per_group, 2.9 * len(groups)), squeeze=False)
     for row_axes, (label, mask) in zip(axes, groups.items(), strict=True):
         chosen = clips[mask].head(per_group).to_dict("records")
@@ -161,7 +147,7 @@ def clip_gallery(clips: pd.DataFrame, groups: dict[str, pd.Series], per_group: i
             ax.axis("off")
             if clip is None:
                 continue
-            ax.imshow(middle_frame(os.path.join(root, clip["clip_path"])))
+            ax.imshow(middle_frame(os.path.join(root, clip["clip_path"]), short_side=160))
             scores = ", ".join(f"{c}={clip[c]:.2g}" for c in columns if c in clip and pd.notna(clip[c]))
             reasons = ", ".join(list(clip.get("reasons", []))) or "-"
             ax.set_title(f"{label}\n{scores}\nreasons: {reasons}", fontsize=7)

@@ -15,6 +15,17 @@ from kedro.io.core import AbstractDataset, DatasetError, get_protocol_and_path
 META_KEY = b"omnihuman_pipeline"
 
 
+def remove_partial_writes(fs: fsspec.AbstractFileSystem, root: str) -> int:
+    """Delete the `*.tmp-*` files a killed writer left in `root` (writes go to such a name, then
+    are renamed into place); return how many."""
+    if not fs.exists(root):
+        return 0
+    stale = [p for p in fs.ls(root, detail=False) if ".tmp-" in PurePosixPath(p).name]
+    for path in stale:
+        fs.rm(path)
+    return len(stale)
+
+
 class ResultShardStore:
     """One Parquet file per key: a table of rows plus a JSON metadata dict in the schema.
 
@@ -63,12 +74,7 @@ class ResultShardStore:
 
     def clean(self) -> int:
         """Remove temporary files left by a killed writer; return how many."""
-        if not self.fs.exists(self.root):
-            return 0
-        stale = [p for p in self.fs.ls(self.root, detail=False) if ".tmp-" in PurePosixPath(p).name]
-        for path in stale:
-            self.fs.rm(path)
-        return len(stale)
+        return remove_partial_writes(self.fs, self.root)
 
 
 class ResultShardsDataset(AbstractDataset[ResultShardStore, None]):

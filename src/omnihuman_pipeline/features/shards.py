@@ -29,6 +29,8 @@ import fsspec
 import numpy as np
 import torch
 
+from omnihuman_pipeline.datasets.result_shards import remove_partial_writes
+
 logger = logging.getLogger(__name__)
 
 FORMAT = "omnihuman-features/1"
@@ -191,12 +193,7 @@ class FeatureStore:
 
     def clean(self) -> int:
         """Remove temporary files left by a killed writer; return how many."""
-        if not self.fs.exists(self.root):
-            return 0
-        stale = [p for p in self.fs.ls(self.root, detail=False) if ".tmp-" in PurePosixPath(p).name]
-        for path in stale:
-            self.fs.rm(path)
-        return len(stale)
+        return remove_partial_writes(self.fs, self.root)
 
 
 def _json_default(value):

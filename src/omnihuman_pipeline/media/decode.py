@@ -188,3 +188,25 @@ def audio_segment(audio: np.ndarray, sample_rate: int, start_s: float, end_s: fl
 def n_ticks(duration_s: float, fps: float) -> int:
     """Number of constant-rate frames a stream of `duration_s` yields."""
     return max(1, math.floor(duration_s * fps + 0.5))
+
+
+def middle_frame(path: str | os.PathLike, short_side: int = 384) -> np.ndarray:
+    """The frame at the middle of a video, uint8 RGB with the short side at most `short_side` px.
+
+    Raises:
+        MediaError / av.FFmpegError: the file cannot be read; ValueError: it has no frames.
+    """
+    from omnihuman_pipeline.media.probe import probe
+
+    info = probe(path)
+    fps = info.fps if info.fps and info.fps > 0 else 25.0
+    middle = int(info.duration_s * fps / 2) if info.duration_s > 0 else 0
+    size = fit_short_side(info.width, info.height, short_side, even=False)
+    frame = None
+    for tick in FrameReader(path, fps=fps, analysis_size=size, rotation=info.rotation):
+        frame = tick.analysis
+        if tick.index >= middle:
+            break
+    if frame is None:
+        raise ValueError(f"{path}: no decodable frame")
+    return frame

@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from omnihuman_pipeline.media.decode import middle_frame
+
 logger = logging.getLogger(__name__)
 
 CAPTION_THRESHOLDS: dict[str, float] = {
@@ -254,29 +256,6 @@ def caption_image(
     if prompt and caption.lower().startswith(prompt.lower()):
         caption = caption[len(prompt) :].strip()
     return " ".join(caption.split())
-
-
-def middle_frame(path: str | os.PathLike, short_side: int = 384) -> np.ndarray:
-    """The frame at the middle of a video, uint8 RGB with the short side at most `short_side` px.
-
-    Raises:
-        MediaError / av.FFmpegError: the file cannot be read; ValueError: it has no frames.
-    """
-    from omnihuman_pipeline.media.decode import FrameReader, fit_short_side
-    from omnihuman_pipeline.media.probe import probe
-
-    info = probe(path)
-    fps = info.fps if info.fps and info.fps > 0 else 25.0
-    middle = int(info.duration_s * fps / 2) if info.duration_s > 0 else 0
-    size = fit_short_side(info.width, info.height, short_side, even=False)
-    frame = None
-    for tick in FrameReader(path, fps=fps, analysis_size=size, rotation=info.rotation):
-        frame = tick.analysis
-        if tick.index >= middle:
-            break
-    if frame is None:
-        raise ValueError(f"{path}: no decodable frame")
-    return frame
 
 
 # --- table ------------------------------------------------------------------------------------

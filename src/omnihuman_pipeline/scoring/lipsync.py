@@ -304,26 +304,17 @@ class MouthEnvelopeSync:
         if best is None:
             return Score.failed(self.backend, "no_face", face_frames=face_frames, n_faces=n_faces)
         offset, raw_conf, lo, curve, mouth, k = best
-        conf = self.conf_scale * raw_conf
-        return Score(
-            conf,
-            self.backend,
-            None,
-            {
-                "offset": offset,
-                "conf": conf,
-                "dists_min": lo,
-                "dists_median": float(np.median(curve)),
-                "face_frames": face_frames,
-                "n_faces": n_faces,
-                "track": k,
-            },
-            {
-                "dists": curve.astype(np.float32),
-                "mouth": mouth.astype(np.float32),
-                "loudness_db": audio.astype(np.float32),
-            },
-        )
+        return sync_score(self.backend, offset, self.conf_scale * raw_conf, lo, curve, face_frames, n_faces, k,
+                          mouth=mouth.astype(np.float32), loudness_db=audio.astype(np.float32))
+
+
+def sync_score(backend: str, offset: float, conf: float, dists_min: float, curve: np.ndarray,
+               face_frames: float, n_faces: int, track: int, **arrays: np.ndarray) -> Score:
+    """The `sync` score both backends return: value = conf; columns `sync_offset`, `sync_conf`, ...;
+    the distance curve (and any further per-frame `arrays`) kept for reports."""
+    extra = {"offset": offset, "conf": conf, "dists_min": dists_min, "dists_median": float(np.median(curve)),
+             "face_frames": face_frames, "n_faces": n_faces, "track": track}
+    return Score(conf, backend, None, extra, {"dists": curve.astype(np.float32), **arrays})
 
 
 # ----------------------------------------------------------------------------------------------
@@ -485,21 +476,7 @@ class SyncNetSync:
         )
         curve = syncnet_distances(video, audio, self.vshift).mean(0)
         offset, conf, lo = offset_and_confidence(curve, self.vshift)
-        return Score(
-            conf,
-            self.backend,
-            None,
-            {
-                "offset": offset,
-                "conf": conf,
-                "dists_min": lo,
-                "dists_median": float(np.median(curve)),
-                "face_frames": face_frames,
-                "n_faces": 1,
-                "track": 0,
-            },
-            {"dists": curve.astype(np.float32)},
-        )
+        return sync_score(self.backend, offset, conf, lo, curve, face_frames, 1, 0)
 
 
 SYNC_BACKENDS: dict[str, type] = {"mouth_envelope": MouthEnvelopeSync, "syncnet": SyncNetSync}
