@@ -1,4 +1,4 @@
-"""`dvc repro curate` in a fresh git repo runs the Kedro pipeline and tracks its outputs."""
+"""`dvc repro` in a fresh git repo runs the Kedro pipelines in DAG order and tracks their outputs."""
 
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ def _dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_dvc_repro_curate_in_a_git_repo(tmp_path, tiny_corpus):
-    """The stage runs, writes the catalog outputs, records them in dvc.lock, and is then up to date."""
+def test_dvc_repro_in_a_git_repo(tmp_path, tiny_corpus):
+    """curate then features run, write the catalog outputs, are recorded in dvc.lock, and are then up to date."""
     project = tmp_path / "repo"
     for name in PROJECT_FILES:
         (project / name).parent.mkdir(parents=True, exist_ok=True)
@@ -48,13 +48,14 @@ def test_dvc_repro_curate_in_a_git_repo(tmp_path, tiny_corpus):
     _git(project, "add", "-A")
     _git(project, "commit", "-qm", "init")
 
-    _dvc(project, "repro", "curate")
+    _dvc(project, "repro")
     lock = (project / "dvc.lock").read_text()
     for out in ["data/03_primary/clips.parquet", "data/02_intermediate/videos.parquet",
-                "data/08_reporting/curate_summary.json"]:
+                "data/08_reporting/curate_summary.json", "data/04_feature/features.parquet",
+                "data/04_feature/shards"]:
         assert (project / out).exists() and out in lock
     summary = json.loads((project / "data/08_reporting/curate_summary.json").read_text())
     assert summary["videos"]["files"] == 3 and summary["clips"]["count"] == 4
-    assert "up to date" in _dvc(project, "status", "curate").stdout
+    assert "up to date" in _dvc(project, "status").stdout
     metrics = _dvc(project, "metrics", "show", "--json").stdout
     assert "curate_summary.json" in metrics
