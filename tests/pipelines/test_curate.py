@@ -240,3 +240,24 @@ def test_captions_and_keypoints_are_kept(curated_project):
     assert len(with_pose) >= len(clips) // 2
     arrays = np.load(curated_project / with_pose.iloc[0]["pose_arrays"])
     assert arrays["body"].shape[1:] == (18, 3) and arrays["hands"].shape[1:] == (2, 21, 3)
+
+
+def test_hand_visibility_follows_ground_truth(curated_project, ground_truth):
+    """Half-body clips with a raised hand show hands; half-body person clips without one do not."""
+    videos, clips, _ = read_tables(curated_project)
+    seen = {True: 0, False: 0}
+    for relpath, truth in ground_truth.items():
+        if truth["expected_status"] != ["ok"] or truth["kind"].startswith("talking_"):
+            continue
+        for clip in _clips_of(videos, clips, relpath).to_dict("records"):
+            middle = (clip["start_s"] + clip["end_s"]) / 2
+            segment = next(s for s in truth["segments"] if s["start_s"] <= middle < s["end_s"])
+            if segment["source"] != "astronaut" or segment["motion"] != "normal":
+                continue
+            if segment["hands"]:
+                assert clip["pose_hand_visibility"] >= 0.5, (relpath, clip["pose_hand_visibility"])
+                assert clip["eligible_P"], (relpath, list(clip["reasons"]))  # a raised hand does not cost P
+            else:
+                assert clip["pose_hand_visibility"] == 0.0, (relpath, clip["pose_hand_visibility"])
+            seen[segment["hands"]] += 1
+    assert seen[True] >= 1 and seen[False] >= 3

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import skimage.data
 
+from omnihuman_pipeline.corpus.synth import drawn_hand
 from omnihuman_pipeline.scoring import dwpose_onnx as dw
 from omnihuman_pipeline.scoring.base import AnalysisClip
 from omnihuman_pipeline.scoring.pose import (
@@ -33,32 +34,6 @@ def _short_side(image: np.ndarray, size: int = 256) -> np.ndarray:
 
 def _still(image: np.ndarray, n: int = 10) -> AnalysisClip:
     return AnalysisClip(frames=np.stack([image] * n), fps=25.0)
-
-
-def drawn_hand(size: int = 256) -> np.ndarray:
-    """An open right hand (palm, five fingers, wrist) in flat skin tone on grey: no bare-hand photo ships offline."""
-    mask = np.zeros((size, size), np.uint8)
-    c = np.array([0.5, 0.62]) * size
-    s = size / 256
-    cv2.ellipse(mask, tuple(c.astype(int)), (int(38 * s), int(45 * s)), 0, 0, 360, 255, -1)
-    fingers = [
-        (-75, 55, 13, -35, 10),
-        (-22, 70, 11, -22, -38),
-        (-5, 78, 11, -6, -42),
-        (12, 72, 11, 10, -40),
-        (28, 58, 10, 25, -34),
-    ]  # (angle deg, length, half width, base dx, base dy) at 256 px
-    for angle, length, width, bx, by in fingers:
-        a = math.radians(angle)
-        base = c + np.array([bx, by]) * s
-        tip = base + np.array([math.sin(a), -math.cos(a)]) * length * s
-        cv2.line(mask, tuple(base.astype(int)), tuple(tip.astype(int)), 255, int(2 * width * s))
-        cv2.circle(mask, tuple(tip.astype(int)), int(width * s), 255, -1)
-    cv2.rectangle(mask, (int(c[0] - 30 * s), int(c[1] + 20 * s)), (int(c[0] + 30 * s), size), 255, -1)
-    alpha = cv2.GaussianBlur(mask, (5, 5), 0)[..., None] / 255.0
-    shade = 0.75 + 0.25 * cv2.GaussianBlur(mask, (41, 41), 0)[..., None] / 255.0
-    skin = np.array([224, 172, 140]) * shade
-    return (200 * (1 - alpha) + skin * alpha).astype(np.uint8)
 
 
 @pytest.fixture(scope="module")

@@ -100,6 +100,7 @@ class _Shot:
     seconds: float
     hue_cut_s: float | None = None  # a hue-only cut this far into the shot
     hue_deg: float = 120.0
+    hand: bool = False  # a (drawn) hand raised into the frame
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,8 @@ def _specs(profile: str) -> list[_Spec]:
         _Spec("single/no_person_chelsea.avi", "no_person", (s("chelsea", "normal", 3.0),)),
         _Spec("single/talking_head.mp4", "talking_head", (s("carphone", "normal", 4.0),), audio=(48_000, 1),
               notes="real talking head (carphone, 29.97->25 fps); the audio is synthetic and not lip-synced"),
+        _Spec("single/half_body_hand.mp4", "half_body_hand", (s("astronaut", "normal", 3.0, hand=True),),
+              audio=(48_000, 1), notes="half-body astronaut with a drawn open hand raised into the lower right"),
         _Spec("single/lfw_face_lowres.mp4", "low_quality", (s("lfw", "normal", 2.0),),
               notes="25x25 grey LFW face upscaled to 320x256: a person at very low quality"),
         _Spec("edge/vfr.mp4", "vfr", (s("astronaut", "normal", 3.0),), vfr=True, audio=(48_000, 1),
@@ -205,6 +208,8 @@ def _render_shot(shot: _Shot, n: int, hw: tuple[int, int], rng: np.random.Genera
     if shot.hue_cut_s is not None:
         k = round(shot.hue_cut_s * FPS)
         frames[k:] = synth.hue_rotate(frames[k:], shot.hue_deg)
+    if shot.hand:
+        frames = synth.with_hand(frames)
     return frames
 
 
@@ -232,7 +237,8 @@ def _truth_for_shots(spec: _Spec) -> tuple[list[dict], list[float], list[int], l
             kinds.append("hue_only")
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
             segments.append({"start_s": a / FPS, "end_s": b / FPS, "source": shot.source,
-                             "person": synth.SOURCE_HAS_PERSON[shot.source], "motion": shot.motion})
+                             "person": synth.SOURCE_HAS_PERSON[shot.source], "motion": shot.motion,
+                             "hands": shot.hand})
         frame += n
     return segments, cuts_s, cut_frames, kinds
 

@@ -413,3 +413,61 @@ def speech_like_audio(
     if channels > 1:
         return np.repeat(sig[:, None], channels, axis=1)
     return sig
+
+
+def drawn_hand(size: int = 256) -> np.ndarray:
+    """An open right hand (palm, five fingers, wrist) in shaded skin tone on grey, uint8 RGB [size, size, 3].
+
+    No photo of a bare hand ships in an offline package; MediaPipe Hands finds this drawing in every
+    frame when it covers about half the frame height (measured: 160 px in a 256x320 frame).
+    """
+    import cv2
+
+    mask = np.zeros((size, size), np.uint8)
+    c = np.array([0.5, 0.62]) * size
+    s = size / 256
+    cv2.ellipse(mask, tuple(c.astype(int)), (int(38 * s), int(45 * s)), 0, 0, 360, 255, -1)
+    fingers = [
+        (-75, 55, 13, -35, 10),
+        (-22, 70, 11, -22, -38),
+        (-5, 78, 11, -6, -42),
+        (12, 72, 11, 10, -40),
+        (28, 58, 10, 25, -34),
+    ]  # (angle deg, length, half width, base dx, base dy) at 256 px
+    for angle, length, width, bx, by in fingers:
+        a = math.radians(angle)
+        base = c + np.array([bx, by]) * s
+        tip = base + np.array([math.sin(a), -math.cos(a)]) * length * s
+        cv2.line(mask, tuple(base.astype(int)), tuple(tip.astype(int)), 255, int(2 * width * s))
+        cv2.circle(mask, tuple(tip.astype(int)), int(width * s), 255, -1)
+    cv2.rectangle(mask, (int(c[0] - 30 * s), int(c[1] + 20 * s)), (int(c[0] + 30 * s), size), 255, -1)
+    alpha = cv2.GaussianBlur(mask, (5, 5), 0)[..., None] / 255.0
+    shade = 0.75 + 0.25 * cv2.GaussianBlur(mask, (41, 41), 0)[..., None] / 255.0
+    skin = np.array([224, 172, 140]) * shade
+    return (200 * (1 - alpha) + skin * alpha).astype(np.uint8)
+
+
+def with_hand(frames: np.ndarray, *, size_frac: float = 0.625, corner: str = "right",
+              sway_px: float = 6.0) -> np.ndarray:
+    """Frames with `drawn_hand` raised into the lower corner, swaying slightly (a gesture toward the camera).
+
+    Args:
+        frames: uint8 RGB [T, H, W, 3].
+        size_frac: hand patch side as a share of the frame height.
+        corner: "right" or "left".
+        sway_px: horizontal sway amplitude in pixels.
+    """
+    import cv2
+
+    out = frames.copy()
+    t, h, w = frames.shape[:3]
+    side = int(round(h * size_frac))
+    hand = cv2.resize(drawn_hand(256), (side, side), interpolation=cv2.INTER_AREA)
+    if corner == "left":
+        hand = hand[:, ::-1]
+    for i in range(t):
+        dx = int(round(sway_px * np.sin(2 * np.pi * i / 50)))
+        x = (w - side if corner == "right" else 0) + dx
+        x = min(max(x, 0), w - side)
+        out[i, h - side:, x:x + side] = hand
+    return out
