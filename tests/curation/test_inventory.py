@@ -1,0 +1,46 @@
+"""Inventory and merge: content-hash ids, duplicates kept with a status, paths relative to the project."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from omnihuman_pipeline.curation.config import table_path
+from omnihuman_pipeline.curation.run import build_inventory, merge_shards
+from omnihuman_pipeline.datasets.result_shards import ResultShardsDataset
+
+
+def test_duplicates_are_set_aside_and_reported(tmp_path, monkeypatch):
+    """Byte-identical files run once; the copy gets a `duplicate` row naming the first path; nothing is lost."""
+    monkeypatch.chdir(tmp_path)
+    for name, data in [("a.mp4", b"same bytes"), ("sub/b.mp4", b"same bytes"), ("c.mp4", b"other")]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    inventory = build_inventory([str(tmp_path / n) for n in ["sub/b.mp4", "c.mp4", "a.mp4"]])
+    assert [j.path for j in inventory.jobs] == ["a.mp4", "c.mp4"]
+    assert [(j.path, first) for j, first in inventory.duplicates] == [("sub/b.mp4", "a.mp4")]
+    store = ResultShardsDataset(filepath=str(tmp_path / "shards")).load()
+    for job in inventory.jobs:
+        store.write(job.video_id, pd.DataFrame({"clip_id": [f"{job.video_id}-0"], "video_id": [job.video_id],
+                                                "start_s": [0.0]}),
+                    {"video": {"video_id": job.video_id, "path": "stale/path.mp4", "status": "ok", "error": None}})
+    videos, clips = merge_shards(inventory, store)
+    assert videos["path"].tolist() == ["a.mp4", "c.mp4", "sub/b.mp4"]
+    assert videos["status"].tolist() == ["ok", "ok", "duplicate"]
+    assert videos.loc[2, "error"] == "same content as a.mp4"
+    assert len(clips) == 2
+
+
+def test_missing_shard_is_a_failed_row(tmp_path, monkeypatch):
+    """A job whose result never arrived is reported `failed`, not dropped."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.mp4").write_bytes(b"x")
+    inventory = build_inventory([str(tmp_path / "x.mp4")])
+    videos, clips = merge_shards(inventory, ResultShardsDataset(filepath=str(tmp_path / "s")).load())
+    assert videos["status"].tolist() == ["failed"] and videos["error"].tolist() == ["no result stored"]
+    assert clips.empty
+
+
+def test_table_paths_are_relative_inside_the_project(tmp_path):
+    """Inside the root a path is stored relative; outside it stays absolute."""
+    assert table_path(str(tmp_path / "data" / "v.mp4"), root=str(tmp_path)) == "data/v.mp4"
+    assert table_path("/elsewhere/v.mp4", root=str(tmp_path)) == "/elsewhere/v.mp4"
