@@ -1,19 +1,13 @@
 """Tests of the MediaPipe face scorer on real photos and a real video."""
 
-import cv2
 import numpy as np
 import pytest
 import skimage.data
 
+from omnihuman_pipeline.scoring._frames import resize_short_side
 from omnihuman_pipeline.scoring.base import AnalysisClip
 from omnihuman_pipeline.scoring.face import FaceBox, MediaPipeFaces, is_dominated, merge_boxes, summarise
 from omnihuman_pipeline.scoring.registry import build_scorer, score_columns
-
-
-def _short_side(image: np.ndarray, size: int = 256) -> np.ndarray:
-    h, w = image.shape[:2]
-    s = size / min(h, w)
-    return cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
 
 
 def _still(image: np.ndarray, n: int = 3) -> AnalysisClip:
@@ -31,7 +25,7 @@ def scorer():
 
 def test_astronaut_has_one_dominant_face(scorer, astronaut):
     """The astronaut portrait: one face in every frame, dominant, ~3.5 % of the frame and ~19 % of its height."""
-    score = scorer.score(_still(_short_side(astronaut)))
+    score = scorer.score(_still(resize_short_side(astronaut, 256)))
     assert score.backend == "mediapipe" and score.value == 1.0
     e = score.extra
     assert e["count"] == 1 and e["count_max"] == 1 and e["dominant"] is True and e["frames"] == 1.0
@@ -40,7 +34,7 @@ def test_astronaut_has_one_dominant_face(scorer, astronaut):
 
 def test_two_astronauts_are_not_dominant(scorer, astronaut):
     """Two astronaut crops side by side: two faces of the same size, so no dominant face."""
-    pair = _short_side(np.concatenate([astronaut[:, 80:336], astronaut[:, 80:336]], axis=1))
+    pair = resize_short_side(np.concatenate([astronaut[:, 80:336], astronaut[:, 80:336]], axis=1), 256)
     score = scorer.score(_still(pair))
     assert score.value == 2.0 and score.extra["count_max"] == 2 and score.extra["dominant"] is False
 
@@ -48,7 +42,7 @@ def test_two_astronauts_are_not_dominant(scorer, astronaut):
 @pytest.mark.parametrize("name", ["coffee", "chelsea"])
 def test_no_face_in_coffee_or_cat(scorer, name):
     """A cup and a cat: no face, nothing dominant."""
-    score = scorer.score(_still(_short_side(getattr(skimage.data, name)())))
+    score = scorer.score(_still(resize_short_side(getattr(skimage.data, name)(), 256)))
     e = score.extra
     assert score.value == 0.0 and e["count_max"] == 0 and e["frames"] == 0.0
     assert e["area"] == 0.0 and e["dominant"] is False
@@ -102,6 +96,6 @@ def test_registry_columns(astronaut):
     """The registry builds the face scorer by default; its columns are face, face_count, face_dominant, ..."""
     pytest.importorskip("mediapipe")
     scorer = build_scorer("face", n_frames=1)
-    cols = score_columns("face", scorer.score(_still(_short_side(astronaut), 1)))
+    cols = score_columns("face", scorer.score(_still(resize_short_side(astronaut, 256), 1)))
     assert cols["face"] == 1.0 and cols["face_count"] == 1 and cols["face_backend"] == "mediapipe"
     assert {"face_area", "face_height", "face_dominant", "face_frames", "face_count_max"} <= set(cols)

@@ -2,13 +2,13 @@
 
 import math
 
-import cv2
 import numpy as np
 import pytest
 import skimage.data
 
 from omnihuman_pipeline.corpus.synth import drawn_hand
 from omnihuman_pipeline.scoring import dwpose_onnx as dw
+from omnihuman_pipeline.scoring._frames import resize_short_side
 from omnihuman_pipeline.scoring.base import AnalysisClip
 from omnihuman_pipeline.scoring.pose import (
     LEFT,
@@ -26,12 +26,6 @@ from omnihuman_pipeline.scoring.pose import (
 from omnihuman_pipeline.weights import WeightsNotFoundError
 
 
-def _short_side(image: np.ndarray, size: int = 256) -> np.ndarray:
-    h, w = image.shape[:2]
-    s = size / min(h, w)
-    return cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
-
-
 def _still(image: np.ndarray, n: int = 10) -> AnalysisClip:
     return AnalysisClip(frames=np.stack([image] * n), fps=25.0)
 
@@ -47,7 +41,7 @@ def scorer():
 
 def test_astronaut_upper_body_visible_no_hands(scorer, astronaut):
     """The astronaut (head to waist, gloved hand out of view): pose visible in every frame, no hand, not full body."""
-    score = scorer.score(_still(_short_side(astronaut)))
+    score = scorer.score(_still(resize_short_side(astronaut, 256)))
     assert score.backend == "mediapipe" and score.value == 1.0 and score.extra["visibility"] == 1.0
     assert score.extra["hand_visibility"] == 0.0 and score.extra["full_body"] == 0.0
     body = score.arrays["body"]
@@ -64,7 +58,7 @@ def test_astronaut_upper_body_visible_no_hands(scorer, astronaut):
 @pytest.mark.parametrize("name", ["coffee", "chelsea"])
 def test_no_pose_in_coffee_or_cat(scorer, name):
     """A cup and a cat: no body (all keypoints absent), no hands."""
-    score = scorer.score(_still(_short_side(getattr(skimage.data, name)())))
+    score = scorer.score(_still(resize_short_side(getattr(skimage.data, name)(), 256)))
     assert score.value == 0.0 and score.extra["hand_visibility"] == 0.0
     assert np.isnan(score.arrays["body"][..., :2]).all() and (score.arrays["body"][..., 2] == 0).all()
 
