@@ -92,6 +92,7 @@ def main() -> None:
     from omnihuman_pipeline.curation.run import run_curation
     from omnihuman_pipeline.datasets.media_folder import MediaFolderDataset
     from omnihuman_pipeline.datasets.result_shards import ResultShardsDataset
+    from omnihuman_pipeline.media.errors import USABLE
 
     work = Path(tempfile.mkdtemp(prefix="curate_bench_"))
     raw = args.raw
@@ -119,7 +120,7 @@ def main() -> None:
     videos, clips, timings = run_curation(paths, store, config, {"name": "local", "workers": args.workers})
     curate_s = time.perf_counter() - t0
 
-    video_s = float(videos.loc[videos["status"].isin(["ok", "truncated"]), "duration_s"].sum())
+    video_s = float(videos.loc[videos["status"].isin(USABLE), "duration_s"].sum())
     work_s = timings.get("total", 0.0)
     stages = {k: v for k, v in timings.items() if k not in ("total", "score")}
     result = {

@@ -26,6 +26,7 @@ import numpy as np
 
 from omnihuman_pipeline.corpus import encode, synth
 from omnihuman_pipeline.corpus.talking import generate_talking_corpus
+from omnihuman_pipeline.media import errors as media_errors
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,8 @@ GENERATOR = "omnihuman_pipeline.corpus"
 SCHEMA_VERSION = 1
 FPS = synth.VIDEO_FPS
 FRAME_HW = (256, 320)  # (height, width): 256 px short side, the motion scorer's analysis scale
-STATUSES = ("ok", "truncated", "unreadable", "empty", "no_video_stream", "too_short")
+# the scan statuses a single file can earn (duplicate/failed depend on other files / our own bugs)
+STATUSES = tuple(s for s in media_errors.STATUSES if s not in (media_errors.DUPLICATE, media_errors.FAILED))
 PROFILES = ("tiny", "demo")
 
 

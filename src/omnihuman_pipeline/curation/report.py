@@ -6,6 +6,7 @@ from typing import Any
 
 import pandas as pd
 
+from omnihuman_pipeline.media.errors import USABLE
 from omnihuman_pipeline.scoring.eligibility import reason_counts
 
 SECONDS_PER_HOUR = 3600.0
@@ -33,7 +34,7 @@ def summarize(videos: pd.DataFrame, clips: pd.DataFrame, timings: dict[str, floa
     Returns:
         A JSON-serialisable dict (see `curate_summary.json`).
     """
-    ok = videos["status"].isin(["ok", "truncated"])
+    ok = videos["status"].isin(USABLE)
     clip_s = clips["duration_s"] if len(clips) else pd.Series(dtype=float)
     summary: dict[str, Any] = {
         "videos": {

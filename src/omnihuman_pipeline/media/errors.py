@@ -11,6 +11,7 @@ TOO_SHORT = "too_short"  # shorter than the shortest clip worth keeping
 DUPLICATE = "duplicate"  # same content as another file already in the table
 FAILED = "failed"  # an unexpected error in our own code; the message says which
 
+USABLE = (OK, TRUNCATED)  # statuses whose clips are kept (truncated: the readable part)
 STATUSES = (OK, TRUNCATED, UNREADABLE, EMPTY, NO_VIDEO_STREAM, TOO_SHORT, DUPLICATE, FAILED)
 
 
