@@ -22,6 +22,7 @@ def test_round_trip_table_and_metadata(tmp_path):
     assert [list(t) for t in loaded["tags"]] == [["x"], []]
     assert meta["video"]["status"] == "ok" and math.isnan(meta["video"]["duration_s"])
     assert store.keys() == ["v1"] and store.media_dir == "m"
+    assert store.read_meta("v1")["video"]["status"] == "ok" and store.read_meta("absent") is None
 
 
 def test_empty_table_and_missing_key(tmp_path):

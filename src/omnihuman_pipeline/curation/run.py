@@ -57,8 +57,8 @@ def build_inventory(paths: Iterable[str], threads: int = 4) -> Inventory:
 
 
 def _is_current(store: ResultShardStore, job: VideoJob, fingerprint: str) -> bool:
-    shard = store.read(job.video_id)
-    return shard is not None and shard[1].get("fingerprint") == fingerprint
+    meta = store.read_meta(job.video_id)  # the footer only: the rows are read once, by the merge
+    return meta is not None and meta.get("fingerprint") == fingerprint
 
 
 def run_curation(paths: list[str], store: ResultShardStore, config: CurateConfig, executor: dict

@@ -72,6 +72,17 @@ class ResultShardStore:
         meta = json.loads((arrow.schema.metadata or {}).get(META_KEY, b"{}"))
         return arrow.to_pandas(), meta
 
+    def read_meta(self, key: str) -> dict[str, Any] | None:
+        """Only the metadata of a shard (the Parquet footer, not the rows); None when absent."""
+        import pyarrow.parquet as pq
+
+        path = self._path(key)
+        if not self.fs.exists(path):
+            return None
+        with self.fs.open(path, "rb") as f:
+            schema = pq.read_schema(f)
+        return json.loads((schema.metadata or {}).get(META_KEY, b"{}"))
+
     def clean(self) -> int:
         """Remove temporary files left by a killed writer; return how many."""
         return remove_partial_writes(self.fs, self.root)
