@@ -4,16 +4,16 @@ import numpy as np
 import pytest
 
 from omnihuman_pipeline.scoring.base import AnalysisClip
-from omnihuman_pipeline.scoring.motion import FarnebackMotion, motion_stats
+from omnihuman_pipeline.scoring.motion import DISMotion, FarnebackMotion, motion_stats
 
 
 def _clip(frames):
     return AnalysisClip(frames=frames, fps=25.0)
 
 
-@pytest.fixture(scope="module")
-def scorer():
-    s = FarnebackMotion()
+@pytest.fixture(scope="module", params=[DISMotion, FarnebackMotion], ids=["dis", "farneback"])
+def scorer(request):
+    s = request.param()
     s.setup()
     return s
 
@@ -31,7 +31,7 @@ def test_motion_stats_constant_and_alternating_flow():
 def test_motion_orders_static_normal_shaky(scorer, static_clip, carphone_clip, pan_clip, shaky_clip):
     """static < real talking video and slow pan < shaky, each step by a clear factor."""
     static, talk, pan, shaky = (scorer.score(c) for c in (static_clip, carphone_clip, pan_clip, shaky_clip))
-    assert static.error is None and static.backend == "farneback"
+    assert static.error is None and static.backend == scorer.backend
     assert static.value < 0.1
     assert talk.value > 5 * static.value and pan.value > 5 * static.value
     assert shaky.value > 3 * max(talk.value, pan.value)

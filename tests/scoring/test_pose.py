@@ -33,7 +33,7 @@ def _still(image: np.ndarray, n: int = 10) -> AnalysisClip:
 @pytest.fixture(scope="module")
 def scorer():
     pytest.importorskip("mediapipe")
-    s = MediaPipePose()
+    s = MediaPipePose(sample_fps=5.0)  # 2 of the 10 frames of a still
     s.setup()
     yield s
     s.close()
@@ -63,15 +63,21 @@ def test_no_pose_in_coffee_or_cat(scorer, name):
     assert np.isnan(score.arrays["body"][..., :2]).all() and (score.arrays["body"][..., 2] == 0).all()
 
 
-def test_drawn_hand_is_a_visible_hand(scorer):
-    """A drawn open hand on grey: a hand in every sampled frame, 21 points inside the frame; no body."""
-    score = scorer.score(_still(drawn_hand()))
+def test_drawn_hand_is_a_visible_hand():
+    """A drawn open hand on grey, Hands on every frame: a hand in every sampled frame, 21 points inside; no body."""
+    score = MediaPipePose(sample_fps=5.0, hands_with_body_only=False).score(_still(drawn_hand()))
     assert score.extra["hand_visibility"] == 1.0 and score.value == 0.0
     hands = score.arrays["hands"]
     found = np.isfinite(hands[..., 0]).all(-1)  # [T', 2]
     assert (found.sum(1) == 1).all()
     xy = hands[found][..., :2]
     assert ((xy > 0.05) & (xy < 0.95)).all() and (hands[found][..., 2] == 1.0).all()
+
+
+def test_hands_need_a_body_by_default(scorer):
+    """The default looks for the person's hands only where Pose found a person: a hand alone is not counted."""
+    score = scorer.score(_still(drawn_hand()))
+    assert score.extra["hand_visibility"] == 0.0 and np.isnan(score.arrays["hands"][..., 0]).all()
 
 
 def test_carphone_arrays_follow_the_clip(scorer, carphone_clip):

@@ -40,7 +40,7 @@ def test_build_scorers_from_config():
         ("aesthetic", "image_stats"),
     ]
     assert scorers[0].n_windows == 4
-    assert build_scorer("aesthetic").backend == "image_stats"
+    assert build_scorer("aesthetic").backend == "image_stats" and build_scorer("motion").backend == "dis"
 
 
 @pytest.mark.parametrize(

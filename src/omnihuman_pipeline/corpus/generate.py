@@ -151,7 +151,9 @@ def _specs(profile: str) -> list[_Spec]:
               notes="coded 448x256 landscape with a -90 deg display matrix, displayed as 256x448 portrait"),
         _Spec("edge/odd_175x143.mp4", "odd_size", (s("carphone", "normal", 2.5),), hw=(143, 175),
               notes="odd width and height; libx264 yuv444p"),
-        _Spec("edge/uhd_3840x2160.mp4", "uhd", (s("astronaut", "normal", 2.0),), hw=(2160, 3840)),
+        _Spec("edge/uhd_2160x3840.mp4", "uhd", (s("astronaut", "normal", 2.0),), hw=(3840, 2160),
+              notes="4K portrait (a phone held upright): a 16:9 landscape view of the square astronaut "
+                    "would cut her head off, which is a person-detection question, not a 4K one"),
         _Spec("edge/ünïcödé_视频.mp4", "non_ascii", (s("chelsea", "normal", 2.0),), audio=(48_000, 1)),
         _Spec("edge/very_short.mp4", "very_short", (s("carphone", "normal", 12 / FPS),),
               expected_status=("too_short",), notes="12 frames"),

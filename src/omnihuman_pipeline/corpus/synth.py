@@ -184,6 +184,7 @@ def ken_burns(
     direction_deg: float = 0.0,
     zoom: float = 1.08,
     times_s: np.ndarray | None = None,
+    centre: tuple[float, float] = (0.5, 0.5),
 ) -> np.ndarray:
     """Slow, smooth pan and zoom over a still image (moderate, uniform camera motion).
 
@@ -202,6 +203,9 @@ def ken_burns(
         times_s: optional capture time of each frame (irregular for variable frame rate); the
             camera then moves uniformly in time rather than per frame, and ``speed`` is per
             average frame interval.
+        centre: (x, y) of the image the view is centred on, as fractions of its width and height,
+            moved inward as far as the view needs to stay inside the image (e.g. (0.5, 0.3) keeps the
+            astronaut's head in a landscape view of the square photo).
 
     Returns:
         ``uint8`` RGB frames ``[T, height, width, 3]``.
@@ -214,7 +218,9 @@ def ken_burns(
     # Base scale: the image must cover the viewport plus the whole pan path, with a small margin.
     base = 1.02 * max((out[0] + abs(dy) * travel) / ih, (out[1] + abs(dx) * travel) / iw)
     src_travel = travel / base
-    mid = ((iw - 1) / 2.0, (ih - 1) / 2.0)
+    half = ((out[1] + abs(dx) * travel) / base / 2, (out[0] + abs(dy) * travel) / base / 2)
+    mid = tuple(float(np.clip(c * (n - 1), min(h, (n - 1) / 2), max(n - 1 - h, (n - 1) / 2)))
+                for c, n, h in zip(centre, (iw, ih), half, strict=True))
     frames = np.empty((n_frames, *out, 3), dtype=np.uint8)
     if times_s is not None:
         t = np.asarray(times_s, dtype=np.float64)

@@ -43,6 +43,8 @@ class AnalysisClip:
         audio: float32 mono samples in [-1, 1], or None when the source has no audio.
         sample_rate: audio rate in Hz.
         clip_id: stable id of the clip.
+        memo: results scorers share within this clip (e.g. detections on a frame several scorers sample),
+            keyed by whoever computes them; see `scoring._mediapipe`.
     """
 
     frames: np.ndarray
@@ -50,6 +52,7 @@ class AnalysisClip:
     audio: np.ndarray | None = None
     sample_rate: int = 16_000
     clip_id: str = ""
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def duration_s(self) -> float:

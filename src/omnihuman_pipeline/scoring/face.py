@@ -2,7 +2,7 @@
 dominant speaking face, so multi-person clips are not A-eligible; captions take the shot type from face size).
 
 Signal "face", backend "mediapipe": BlazeFace short-range (faces within ~2 m) and full-range (further people)
-on `n_frames` frames spread over the clip. Both models run on every sampled frame and their boxes are merged
+on `n_frames` frames spread over the 2 fps detection grid (`scoring._mediapipe`, shared with person and pose). Both models run on every sampled frame and their boxes are merged
 (IoU >= `merge_iou` is one face, the higher score kept), so a close and a distant face in one frame are both
 counted. Detections are filtered by score here: MediaPipe 0.10.14 returns boxes below its own threshold.
 
@@ -23,16 +23,14 @@ Manifest columns (the registry prefixes extras with "face_"):
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
-from omnihuman_pipeline.scoring._frames import spread_indices
+from omnihuman_pipeline.scoring import _mediapipe
+from omnihuman_pipeline.scoring._mediapipe import FULL_RANGE, SHORT_RANGE
 from omnihuman_pipeline.scoring.base import AnalysisClip, Score
-
-SHORT_RANGE, FULL_RANGE = 0, 1  # mediapipe FaceDetection model_selection
 
 
 @dataclass(frozen=True)
@@ -120,7 +118,9 @@ class MediaPipeFaces:
     """Face count and size on MediaPipe 0.10.14 legacy FaceDetection (both BlazeFace models ship in the wheel).
 
     Attributes:
-        n_frames: frames checked per clip (~11 ms each for both models at 256 px).
+        n_frames: frames checked per clip (~11 ms each for both models at 256 px), spread over the detection grid.
+        grid_fps: rate of the detection grid (the pose scorer's `sample_fps`, so detections are shared).
+        max_grid_frames: cap on the grid (the pose scorer's `max_frames`).
         min_confidence: detection score threshold. Measured: real faces 0.79-0.96 (short range), 0.81-0.91 (full
             range); cat faces and textures 0.50-0.59, hence 0.7.
         full_range: also run the full-range model (faces further than ~2 m).
@@ -133,48 +133,38 @@ class MediaPipeFaces:
     backend: ClassVar[str] = "mediapipe"
 
     n_frames: int = 8
+    grid_fps: float = _mediapipe.DETECTION_GRID_FPS
+    max_grid_frames: int = 50
     min_confidence: float = 0.7
     full_range: bool = True
     merge_iou: float = 0.3
     dominant_share: float = 0.8
     dominant_ratio: float = 4.0
-    _models: dict[str, Any] | None = field(default=None, init=False, repr=False)
 
     def setup(self) -> None:
-        if self._models is not None:
-            return
-        import mediapipe as mp
-
-        fd = mp.solutions.face_detection
-        selections = {"short": SHORT_RANGE, **({"full": FULL_RANGE} if self.full_range else {})}
-        # MediaPipe's own threshold stays permissive; `boxes_from_result` applies `min_confidence`
-        self._models = {k: fd.FaceDetection(model_selection=v, min_detection_confidence=0.5)
-                        for k, v in selections.items()}  # fmt: skip
+        """Build the graphs now rather than on the first clip."""
+        for selection in (SHORT_RANGE, FULL_RANGE) if self.full_range else (SHORT_RANGE,):
+            _mediapipe.solution("face_detection", model_selection=selection,
+                                min_detection_confidence=_mediapipe.FACE_GRAPH_MIN_SCORE)
 
     def close(self) -> None:
-        """Release the MediaPipe graphs."""
-        for model in (self._models or {}).values():
-            model.close()
-        self._models = None
+        """Release the shared MediaPipe graphs."""
+        _mediapipe.close_all()
 
-    def detect(self, frame: np.ndarray) -> list[FaceBox]:
-        """Faces in one uint8 RGB frame [H, W, 3], largest first."""
-        self.setup()
-        frame = np.ascontiguousarray(frame)
+    def detect(self, clip: AnalysisClip, index: int) -> list[FaceBox]:
+        """Faces in frame `index` of `clip`, largest first (detections shared through `clip.memo`)."""
         boxes: list[FaceBox] = []
-        with warnings.catch_warnings():
-            # mediapipe 0.10.14 calls a protobuf API deprecated in protobuf 4.25 on every `process()`
-            warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated")
-            for model in self._models.values():
-                boxes += boxes_from_result(model.process(frame), self.min_confidence)
+        for selection in (SHORT_RANGE, FULL_RANGE) if self.full_range else (SHORT_RANGE,):
+            boxes += boxes_from_result(_mediapipe.face_detection(clip, index, selection), self.min_confidence)
         return sorted(merge_boxes(boxes, self.merge_iou), key=lambda b: -b.area)
 
     def score(self, clip: AnalysisClip) -> Score:
-        idx = spread_indices(len(clip.frames), self.n_frames)
+        idx = _mediapipe.detection_frames(len(clip.frames), clip.fps, self.n_frames, self.grid_fps,
+                                          self.max_grid_frames)
         if len(idx) == 0:
             return Score.failed(self.backend, "too_short")
         return summarise(
-            [self.detect(clip.frames[i]) for i in idx],
+            [self.detect(clip, i) for i in idx],
             dominant_share=self.dominant_share,
             dominant_ratio=self.dominant_ratio,
         )

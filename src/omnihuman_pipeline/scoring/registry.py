@@ -2,7 +2,7 @@
 
 Config shape (one entry per signal, e.g. `parameters_curate.yml: scorers`):
 
-    {"motion": {"backend": "farneback", "n_windows": 8},
+    {"motion": {"backend": "dis", "n_windows": 8},
      "quality": {"backend": "brisque"},
      "aesthetic": {"backend": "image_stats"},
      "person": {"backend": "mediapipe", "n_frames": 5}}
@@ -45,7 +45,7 @@ SCORER_BACKENDS: dict[str, dict[str, type]] = {
     "sync": SYNC_BACKENDS,
 }
 DEFAULT_BACKENDS = {
-    "motion": "farneback",
+    "motion": "dis",
     "quality": "brisque",
     "aesthetic": "image_stats",
     "person": "mediapipe",

@@ -1,0 +1,113 @@
+"""MediaPipe 0.10.14 legacy solution graphs shared by the scorers of one worker, and their results per clip.
+
+Person, face and pose all look for people on sampled frames. They sample the same grid of frames
+(`detection_frames`) and get detections through `detect`, which runs each (graph, frame) once per clip, whichever
+scorer asks first, and keeps the result on the clip (`AnalysisClip.memo`). With the default settings the person
+scorer then costs nothing beyond what face and pose compute anyway: its face check reads the face scorer's
+detections and its Pose fallback runs on frames the pose scorer needs too.
+
+Only stateless graphs (`static_image_mode=True`, and FaceDetection, which has no tracking) may be shared this
+way: a tracking graph's output depends on the frames it saw before. Graphs are created on first use, one per
+(solution, options) per process, and `close_all` releases them; the next `detect` creates them again.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+from omnihuman_pipeline.scoring._frames import spread_indices
+from omnihuman_pipeline.scoring.base import AnalysisClip
+
+SHORT_RANGE, FULL_RANGE = 0, 1  # FaceDetection model_selection
+DETECTION_GRID_FPS = 2.0  # default sampling rate of person, face and pose: one grid, shared detections
+# FaceDetection keeps candidates down to this score (MediaPipe 0.10.14 also returns some below it); the scorers
+# apply their own, stricter thresholds to the scores, so one graph serves them all
+FACE_GRAPH_MIN_SCORE = 0.5
+
+_GRAPHS: dict[tuple, Any] = {}
+
+
+def _options_key(options: dict[str, Any]) -> tuple:
+    return tuple(sorted(options.items()))
+
+
+def solution(kind: str, **options: Any) -> Any:
+    """The process-wide graph of `kind` ("face_detection", "pose" or "hands") built with `options`."""
+    key = (kind, _options_key(options))
+    graph = _GRAPHS.get(key)
+    if graph is None:
+        import mediapipe as mp
+
+        factories = {
+            "face_detection": mp.solutions.face_detection.FaceDetection,
+            "pose": mp.solutions.pose.Pose,
+            "hands": mp.solutions.hands.Hands,
+        }
+        if kind not in factories:
+            raise ValueError(f"unknown MediaPipe solution '{kind}'; known: {sorted(factories)}")
+        if kind != "face_detection" and not options.get("static_image_mode", False):
+            raise ValueError(f"shared {kind} graphs must be static (static_image_mode=True): tracking has state")
+        graph = _GRAPHS[key] = factories[kind](**options)
+    return graph
+
+
+def detect(clip: AnalysisClip, index: int, kind: str, **options: Any) -> Any:
+    """`solution(kind, **options).process(frame)` on frame `index` of `clip`, computed once per clip.
+
+    Returns:
+        MediaPipe's result (a NamedTuple of protobuf copies, safe to keep).
+    """
+    key = ("mediapipe", kind, _options_key(options), int(index))
+    if key not in clip.memo:
+        frame = np.ascontiguousarray(clip.frames[index])
+        with warnings.catch_warnings():
+            # mediapipe 0.10.14 calls a protobuf API deprecated in protobuf 4.25 on every `process()`
+            warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated")
+            clip.memo[key] = solution(kind, **options).process(frame)
+    return clip.memo[key]
+
+
+def face_detection(clip: AnalysisClip, index: int, model_selection: int) -> Any:
+    """FaceDetection (short range 0, full range 1) on one frame, through the shared graph."""
+    return detect(clip, index, "face_detection", model_selection=model_selection,
+                  min_detection_confidence=FACE_GRAPH_MIN_SCORE)
+
+
+def pose_landmarks(clip: AnalysisClip, index: int, min_detection_confidence: float) -> Any:
+    """Pose (full model, static images) on one frame, through the shared graph; None when no body."""
+    return detect(clip, index, "pose", static_image_mode=True, model_complexity=1,
+                  min_detection_confidence=min_detection_confidence).pose_landmarks
+
+
+def grid_indices(n_frames: int, fps: float, grid_fps: float, max_frames: int) -> np.ndarray:
+    """Frames at about `grid_fps` spread over the clip (segment centres), at most `max_frames`."""
+    if n_frames <= 0:
+        return np.zeros(0, dtype=np.int64)
+    k = max(1, math.ceil(n_frames * grid_fps / fps)) if fps > 0 else max_frames
+    return spread_indices(n_frames, min(k, max_frames))
+
+
+def detection_frames(n_frames: int, fps: float, k: int, grid_fps: float = DETECTION_GRID_FPS,
+                     max_frames: int = 50) -> np.ndarray:
+    """`k` frames spread over the detection grid (`grid_indices`), so that scorers share detections.
+
+    Args:
+        n_frames: frames in the clip.
+        fps: clip frame rate in Hz.
+        k: frames wanted; fewer when the grid is smaller.
+        grid_fps: grid rate in Hz; equal to the pose scorer's `sample_fps` for the sharing to happen.
+        max_frames: the grid's cap (the pose scorer's `max_frames`).
+    """
+    grid = grid_indices(n_frames, fps, grid_fps, max_frames)
+    return grid[spread_indices(len(grid), k)]
+
+
+def close_all() -> None:
+    """Release every shared graph (they hold threads and buffers)."""
+    while _GRAPHS:
+        _, graph = _GRAPHS.popitem()
+        graph.close()

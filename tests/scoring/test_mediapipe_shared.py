@@ -1,0 +1,80 @@
+"""Person, face and pose share one grid of frames and one run of each MediaPipe graph per frame."""
+
+import numpy as np
+import pytest
+
+from omnihuman_pipeline.scoring import _mediapipe
+from omnihuman_pipeline.scoring._frames import resize_short_side
+from omnihuman_pipeline.scoring.base import AnalysisClip
+from omnihuman_pipeline.scoring.face import MediaPipeFaces
+from omnihuman_pipeline.scoring.person import MediaPipePerson
+from omnihuman_pipeline.scoring.pose import MediaPipePose
+from omnihuman_pipeline.scoring.registry import score_clip
+
+
+@pytest.fixture(scope="module")
+def scorers():
+    pytest.importorskip("mediapipe")
+    yield [MediaPipePerson(), MediaPipeFaces(), MediaPipePose()]
+    _mediapipe.close_all()
+
+
+def _clip(astronaut, coffee) -> AnalysisClip:
+    """6 s: 3 s of the astronaut (a person), then 3 s of a coffee cup (none)."""
+    a, c = resize_short_side(astronaut, 192), resize_short_side(coffee, 192)[:, :192]
+    return AnalysisClip(np.stack([a[:, :192]] * 75 + [c] * 75), fps=25.0, clip_id="mixed")
+
+
+def _count_process_calls(monkeypatch) -> list[str]:
+    calls: list[str] = []
+    real = _mediapipe.solution
+
+    def counting(kind, **options):
+        graph = real(kind, **options)
+
+        class Spy:
+            def process(self, frame):
+                calls.append(kind)
+                return graph.process(frame)
+
+        return Spy()
+
+    monkeypatch.setattr(_mediapipe, "solution", counting)
+    return calls
+
+
+def test_each_graph_runs_once_per_grid_frame(scorers, astronaut, monkeypatch):
+    """All three scorers on a 6 s clip: 12 grid frames at 2 fps; no (graph, frame) runs twice."""
+    import skimage.data
+
+    calls = _count_process_calls(monkeypatch)
+    clip = _clip(astronaut, skimage.data.coffee())
+    row = score_clip(clip, scorers)
+    grid = _mediapipe.grid_indices(150, 25.0, 2.0, 50)
+    assert len(grid) == 12
+    assert calls.count("face_detection") <= 2 * 8 and calls.count("pose") <= len(grid)
+    assert calls.count("hands") <= len(grid)
+    keys = [k for k in clip.memo if k[0] == "mediapipe"]
+    assert len(keys) == len(calls) == len(set(keys))  # every run is kept and none is repeated
+    person_frames = set(_mediapipe.detection_frames(150, 25.0, 8).tolist())
+    assert person_frames <= set(grid.tolist())
+    assert row["person"] == pytest.approx(0.5) and row["face_count_max"] == 1 and row["face_frames"] == 0.5 and row["pose"] == pytest.approx(0.5)
+
+
+def test_shared_results_equal_separate_runs(scorers, astronaut):
+    """Each scorer alone on a fresh clip gives the same columns as the three together on one clip."""
+    import skimage.data
+
+    together = score_clip(_clip(astronaut, skimage.data.coffee()), scorers)
+    for scorer in scorers:
+        alone = score_clip(_clip(astronaut, skimage.data.coffee()), [scorer])
+        for key, value in alone.items():
+            if not key.startswith("timing_"):
+                assert together[key] == value or (value != value and together[key] != together[key]), key
+
+
+def test_tracking_graphs_are_not_shared():
+    """A graph with state (tracking mode) cannot be shared: its output would depend on other clips."""
+    pytest.importorskip("mediapipe")
+    with pytest.raises(ValueError, match="static"):
+        _mediapipe.solution("pose", static_image_mode=False)
