@@ -145,7 +145,7 @@ class VideoTask:
         analysis_size = fit_short_side(info.width, info.height, media.analysis_short_side)
         out_size = fit_short_side(info.width, info.height, media.clip_short_side)
         reader = FrameReader(job.path, fps=media.fps, analysis_size=analysis_size, output_size=out_size,
-                             rotation=info.rotation)
+                             rotation=info.rotation, threads=media.decode_threads)
         splitter = SceneSplitter(self.config.scenes, media.fps)
         timings = {"decode_split_encode": 0.0, "score": 0.0}
         per_scorer: dict[str, float] = {}

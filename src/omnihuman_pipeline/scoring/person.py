@@ -5,8 +5,8 @@ nothing (people further away); a frame without a face is checked with MediaPipe 
 seen from behind or too small for the face models. Pose runs only on face-less frames because it costs ~4x a
 face detection and adds nothing for a talking head.
 
-The frames are the face scorer's (`n_frames` spread over the 2 fps detection grid) and the detections go through
-`scoring._mediapipe`, so with face and pose scoring too, this scorer reuses their detections and costs nothing.
+The frames are `n_frames` of the 2 fps detection grid and the detections go through `scoring._mediapipe`, so with
+face and pose scoring too, this scorer mostly reuses their detections.
 
 Known limit (measured on the corpus): both MediaPipe detectors miss a person whose colours are far from
 natural, e.g. the astronaut with hue rotated by 120 degrees (blue skin) scores 0.2.
@@ -63,7 +63,7 @@ class MediaPipePerson:
 
     Attributes:
         n_frames: frames checked per clip, spread over the detection grid; the value is the share of them
-            showing a person. The face scorer's default, so the two share their face detections.
+            showing a person. Its Pose fallback runs on grid frames, which the pose scorer reuses.
         grid_fps: rate of the detection grid (the pose scorer's `sample_fps`, so Pose results are shared).
         max_grid_frames: cap on the grid (the pose scorer's `max_frames`).
         min_face_confidence: FaceDetection score threshold. Measured on the test corpus: real faces
@@ -79,7 +79,7 @@ class MediaPipePerson:
     signal: ClassVar[str] = "person"
     backend: ClassVar[str] = "mediapipe"
 
-    n_frames: int = 8
+    n_frames: int = 5
     grid_fps: float = _mediapipe.DETECTION_GRID_FPS
     max_grid_frames: int = 50
     min_face_confidence: float = 0.7
