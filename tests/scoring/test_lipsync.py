@@ -178,3 +178,14 @@ def test_registry_defaults_and_manifest_columns(envelope_scores):
         and row["sync_conf"] == row["sync"]
         and row["sync_backend"] == "mouth_envelope"
     )
+
+
+def test_faces_to_track_follows_the_face_detector(talking_clips):
+    """FaceMesh tracks as many faces as the face detector sees: 1 on a one-speaker clip, 2 on the two-person
+    clip (capped by max_faces), and at least 1 where it sees none."""
+    one = talking_clips["talking/synced_0.mp4"][1]
+    two = talking_clips["two_person"][1]
+    assert lipsync.faces_to_track(one, max_faces=2) == 1
+    assert lipsync.faces_to_track(two, max_faces=2) == 2 and lipsync.faces_to_track(two, max_faces=1) == 1
+    blank = AnalysisClip(np.full((100, 64, 64, 3), 128, np.uint8), 25.0)
+    assert lipsync.faces_to_track(blank, max_faces=2) == 1

@@ -203,6 +203,22 @@ def face_tracks(per_frame: list[list[np.ndarray]]) -> np.ndarray:
     return tracks
 
 
+def faces_to_track(clip: AnalysisClip, max_faces: int) -> int:
+    """FaceMesh's `max_num_faces` for a clip: the most faces the face scorer's detector finds on its sampled
+    frames (shared through `clip.memo`, so free when the face scorer ran), at least 1, at most `max_faces`.
+
+    FaceMesh runs its face detector on every frame while it tracks fewer faces than `max_num_faces`, so
+    tracking two on a one-face clip pays a detection per frame for nothing.
+    """
+    from omnihuman_pipeline.scoring._mediapipe import detection_frames
+    from omnihuman_pipeline.scoring.face import MediaPipeFaces
+
+    detector = MediaPipeFaces()
+    idx = detection_frames(len(clip.frames), clip.fps, detector.n_frames)
+    seen = max((len(detector.detect(clip, i)) for i in idx), default=0)
+    return max(1, min(max_faces, seen))
+
+
 @dataclass
 class _FaceMesh:
     max_faces: int = 2
@@ -265,7 +281,8 @@ class MouthEnvelopeSync:
 
     Attributes:
         vshift: frames searched either way (SyncNet: 15).
-        max_faces: FaceMesh `max_num_faces`; every face track is scored and the most confident kept.
+        max_faces: most faces tracked; every face track is scored and the most confident kept. A clip is
+            tracked for as many faces as the face detector finds on its sampled frames (`faces_to_track`).
         min_face_frames: share of frames that must show a face, else error "no_face".
         conf_scale: calibration of `median - min` of the 1 - r curve (module docstring).
     """
@@ -277,18 +294,15 @@ class MouthEnvelopeSync:
     max_faces: int = 2
     min_face_frames: float = 0.5
     conf_scale: float = CONF_SCALE
-    _mesh: _FaceMesh | None = field(default=None, init=False, repr=False)
 
     def setup(self) -> None:
-        if self._mesh is None:
-            self._mesh = _FaceMesh(self.max_faces)
+        import mediapipe  # noqa: F401  (fail in the worker's setup, not on the first clip)
 
     def score(self, clip: AnalysisClip) -> Score:
         bad = _check_clip(clip, self.backend)
         if bad is not None:
             return bad
-        self.setup()
-        faces = self._mesh.landmarks(clip.frames)
+        faces = _FaceMesh(faces_to_track(clip, self.max_faces)).landmarks(clip.frames)
         face_frames = float(np.mean([len(f) > 0 for f in faces]))
         n_faces = max(len(f) for f in faces)
         if face_frames < self.min_face_frames:
