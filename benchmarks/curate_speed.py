@@ -14,7 +14,7 @@ is that of camera footage rather than of a clean still): the astronaut framed he
 person, face visible: the lip-sync and pose scorers run), a coffee cup and a cat (no person).
 
 The floor is timed with FFmpeg's decoder threads on and off (worker processes already started) and
-the faster counts. Prints the ratio curate_wall / decode_wall (target <= 2.0 on 2 cores for issue 3), seconds of
+the faster counts; floor and curate run `--repeat` times (default 3), alternating, and medians are compared. Prints the ratio curate_wall / decode_wall (target <= 2.0 on 2 cores for issue 3), seconds of
 video per wall second, and each stage's share of the workers' time; writes
 benchmarks/results/curate_speed.json.
 """
@@ -25,6 +25,8 @@ import argparse
 import json
 import os
 import platform
+import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -92,6 +94,9 @@ def main() -> None:
                         help="height of the generated corpus (16:9); decode cost grows with it, scoring does not")
     parser.add_argument("--scorers", help="comma-separated signals to run (default: all in the profile); "
                         "'T' = the T filters of issue 3: motion,quality,aesthetic,person")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="floor and curate runs, alternating; the medians are compared (timings on a shared "
+                             "2-core machine vary by ~10 %% from run to run)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/curate_speed.json")
     args = parser.parse_args()
 
@@ -109,17 +114,6 @@ def main() -> None:
     params = load_params(args.profile)
     paths = MediaFolderDataset(filepath=str(raw), extensions=params.get("media", {}).get("extensions")).load()
 
-    # 1. floor: decode every frame once, same parallelism; FFmpeg threads on and off, the faster counts
-    floors = {}
-    with ProcessPoolExecutor(args.workers) as pool:
-        list(pool.map(decode_all_frames, paths[: args.workers]))  # start the workers outside the timing
-        for threads in (True, False):
-            t0 = time.perf_counter()
-            floor_frames = sum(n for n, _ in pool.map(decode_all_frames, paths, [threads] * len(paths)))
-            floors["threads" if threads else "no_threads"] = time.perf_counter() - t0
-    floor_s = min(floors.values())
-
-    # 2. curate: the pipeline's per-video work and merge, from an empty store
     store = ResultShardsDataset(filepath=str(work / "shards"), media_dir=str(work / "clips")).load()
     media = {k: v for k, v in params["media"].items()}
     scorers = params["scorers"]
@@ -127,9 +121,26 @@ def main() -> None:
         wanted = "motion,quality,aesthetic,person" if args.scorers == "T" else args.scorers
         scorers = {k: v for k, v in scorers.items() if k in wanted.split(",")}
     config = CurateConfig.from_params(media, params["scenes"], scorers, store.media_dir)
-    t0 = time.perf_counter()
-    videos, clips, timings = run_curation(paths, store, config, {"name": "local", "workers": args.workers})
-    curate_s = time.perf_counter() - t0
+
+    floors: dict[str, list[float]] = {"threads": [], "no_threads": []}
+    curates: list[float] = []
+    for _ in range(args.repeat):  # floor and curate alternate, so a slow spell of the machine hits both
+        # 1. floor: decode every frame once, same parallelism; FFmpeg threads on and off, the faster counts
+        with ProcessPoolExecutor(args.workers) as pool:
+            list(pool.map(decode_all_frames, paths[: args.workers]))  # start the workers outside the timing
+            for name, threads in (("threads", True), ("no_threads", False)):
+                t0 = time.perf_counter()
+                floor_frames = sum(n for n, _ in pool.map(decode_all_frames, paths, [threads] * len(paths)))
+                floors[name].append(time.perf_counter() - t0)
+        # 2. curate: the pipeline's per-video work and merge, from an empty store
+        shutil.rmtree(work / "shards", ignore_errors=True)
+        shutil.rmtree(work / "clips", ignore_errors=True)
+        t0 = time.perf_counter()
+        videos, clips, timings = run_curation(paths, store, config, {"name": "local", "workers": args.workers})
+        curates.append(time.perf_counter() - t0)
+    floor_by_mode = {k: statistics.median(v) for k, v in floors.items()}
+    floor_s = min(floor_by_mode.values())
+    curate_s = statistics.median(curates)
 
     video_s = float(videos.loc[videos["status"].isin(USABLE), "duration_s"].sum())
     work_s = timings.get("total", 0.0)
@@ -143,7 +154,10 @@ def main() -> None:
         "video_seconds": round(video_s, 2),
         "clips": len(clips),
         "floor_decode_s": round(floor_s, 3),
-        "floor_decode_s_by_ffmpeg_threads": {k: round(v, 3) for k, v in floors.items()},
+        "floor_decode_s_by_ffmpeg_threads": {k: round(v, 3) for k, v in floor_by_mode.items()},
+        "repeats": args.repeat,
+        "curate_s_runs": [round(v, 3) for v in curates],
+        "floor_s_runs": {k: [round(x, 3) for x in v] for k, v in floors.items()},
         "floor_frames": floor_frames,
         "curate_s": round(curate_s, 3),
         "ratio_curate_to_decode": round(curate_s / floor_s, 3),
@@ -158,11 +172,12 @@ def main() -> None:
     print(f"files={len(paths)}  video={video_s:.1f} s  clips={len(clips)}  workers={args.workers}  profile={args.profile}"
           f"  scorers={','.join(sorted(scorers))}")
     print(f"floor (PyAV decode of every frame, the faster of FFmpeg threads on/off): {floor_s:.2f} s  "
-          f"({', '.join(f'{k} {v:.2f} s' for k, v in floors.items())})")
-    print(f"curate (probe, decode, split, encode clips, score):  {curate_s:.2f} s")
+          f"({', '.join(f'{k} {v:.2f} s' for k, v in floor_by_mode.items())})")
+    print(f"curate (probe, decode, split, encode clips, score):  {curate_s:.2f} s"
+          + (f"  (median of {', '.join(f'{v:.2f}' for v in curates)})" if args.repeat > 1 else ""))
     print(f"ratio curate/decode = {result['ratio_curate_to_decode']:.2f}   "
           f"throughput = {result['video_s_per_wall_s']:.1f} s of video per wall second")
-    print(f"workers busy {work_s:.2f} s = {result['worker_busy_share']:.0%} of workers x wall "
+    print(f"workers busy (last run) {work_s:.2f} s = {result['worker_busy_share']:.0%} of workers x wall "
           "(the rest: worker start-up, model loading, hashing, merging, idle)")
     for stage, share in result["stage_share_of_worker_time"].items():
         print(f"  {stage:24s} {share:6.1%} of worker time")

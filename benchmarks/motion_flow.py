@@ -50,6 +50,12 @@ def clips() -> dict[str, tuple[np.ndarray, float | None]]:
 
 
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/motion_flow.json")
+    args = parser.parse_args()
+
     from omnihuman_pipeline.scoring.base import AnalysisClip
     from omnihuman_pipeline.scoring.motion import MOTION_BACKENDS
 
@@ -78,10 +84,9 @@ def main() -> None:
         print(f"{name:10s} time x{r['time_ratio_to_farneback']:.2f} of farneback   {pans}   "
               f"pan error {r['pan_mean_relative_error']:.1%}   static {r['static_motion']:.2f}   "
               f"shaky jitter {r['shaky_jitter']:.1f}")
-    out = REPO / "benchmarks/results/motion_flow.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(f"wrote {out}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -77,10 +77,15 @@ def face_detection(clip: AnalysisClip, index: int, model_selection: int) -> Any:
                   min_detection_confidence=FACE_GRAPH_MIN_SCORE)
 
 
+def pose_options(min_detection_confidence: float) -> dict[str, Any]:
+    """Options of the shared Pose graph: static images, the full model (the lite and heavy models are not in
+    the wheel: MediaPipe downloads them on first use, which fails offline)."""
+    return {"static_image_mode": True, "model_complexity": 1, "min_detection_confidence": min_detection_confidence}
+
+
 def pose_landmarks(clip: AnalysisClip, index: int, min_detection_confidence: float) -> Any:
-    """Pose (full model, static images) on one frame, through the shared graph; None when no body."""
-    return detect(clip, index, "pose", static_image_mode=True, model_complexity=1,
-                  min_detection_confidence=min_detection_confidence).pose_landmarks
+    """Pose on one frame, through the shared graph; None when no body."""
+    return detect(clip, index, "pose", **pose_options(min_detection_confidence)).pose_landmarks
 
 
 def grid_indices(n_frames: int, fps: float, grid_fps: float, max_frames: int) -> np.ndarray:

@@ -231,27 +231,19 @@ class MediaPipePose:
 
     def setup(self) -> None:
         """Build the graphs now rather than on the first clip."""
-        self._pose_graph()
+        _mediapipe.solution("pose", **_mediapipe.pose_options(self.min_detection_confidence))
         if self.hands:
-            self._hands_graph()
+            _mediapipe.solution("hands", **self._hands_options())
 
     def close(self) -> None:
         """Release the shared MediaPipe graphs."""
         _mediapipe.close_all()
 
-    def _pose_graph(self) -> dict[str, Any]:
-        options = {"static_image_mode": True, "model_complexity": 1,
-                   "min_detection_confidence": self.min_detection_confidence}
-        _mediapipe.solution("pose", **options)
-        return options
-
-    def _hands_graph(self) -> dict[str, Any]:
+    def _hands_options(self) -> dict[str, Any]:
         # static_image_mode: samples are 0.5 s apart; tracking between them would carry stale boxes
-        options = {"static_image_mode": True, "max_num_hands": 2, "model_complexity": 1,
-                   "min_detection_confidence": self.min_hand_detection,
-                   "min_tracking_confidence": self.min_hand_presence}
-        _mediapipe.solution("hands", **options)
-        return options
+        return {"static_image_mode": True, "max_num_hands": 2, "model_complexity": 1,
+                "min_detection_confidence": self.min_hand_detection,
+                "min_tracking_confidence": self.min_hand_presence}
 
     def detect(self, clip: AnalysisClip, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Keypoints of frame `index` of `clip`: (body [18, 3], hands [2, 21, 3]), normalised x, y."""
@@ -262,7 +254,7 @@ class MediaPipePose:
         hands = empty_points(2, HAND_POINTS)
         if not self.hands or (self.hands_with_body_only and landmarks is None):
             return body, hands
-        found = _mediapipe.detect(clip, index, "hands", **self._hands_graph())
+        found = _mediapipe.detect(clip, index, "hands", **self._hands_options())
         if found.multi_hand_landmarks:
             pts = [np.array([(p.x, p.y) for p in h.landmark], np.float32) for h in found.multi_hand_landmarks]
             labels = [h.classification[0].label for h in found.multi_handedness]

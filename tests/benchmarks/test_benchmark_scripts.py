@@ -1,0 +1,40 @@
+"""The benchmark scripts run end to end on a small input and write the JSON they promise (not timed)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run(script: str, *args: str) -> str:
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_curate_speed_writes_ratio_and_shares(tmp_path):
+    """One small video, T scorers, one repeat: the ratio, the floor modes and the stage shares are written."""
+    out = tmp_path / "curate.json"
+    stdout = _run("curate_speed.py", "--videos", "1", "--source-height", "144", "--repeat", "1",
+                  "--scorers", "T", "--out", str(out))
+    result = json.loads(out.read_text())
+    assert "ratio curate/decode" in stdout and result["files"] == 1 and result["clips"] == 3
+    ratio = result["curate_s"] / result["floor_decode_s"]  # both rounded to ms in the JSON
+    assert result["ratio_curate_to_decode"] == pytest.approx(ratio, rel=0.05)
+    assert result["floor_decode_s"] == min(result["floor_decode_s_by_ffmpeg_threads"].values())
+    assert set(result["stage_share_of_worker_time"]) >= {"decode_split_encode", "score_motion", "score_person"}
+    assert 0 < result["worker_busy_share"] <= 1.0
+
+
+def test_motion_flow_compares_backends_on_known_pans(tmp_path):
+    """Every motion backend is timed against Farneback and its pan error is below 10 %."""
+    out = tmp_path / "motion.json"
+    stdout = _run("motion_flow.py", "--out", str(out))
+    result = json.loads(out.read_text())
+    assert {"dis", "farneback"} <= set(result) and result["farneback"]["time_ratio_to_farneback"] == 1.0
+    assert all(r["pan_mean_relative_error"] < 0.1 for r in result.values()) and "pan error" in stdout
