@@ -16,6 +16,7 @@ measure differently.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -154,7 +155,7 @@ def dis_flow(prev: np.ndarray, nxt: np.ndarray, dis) -> np.ndarray:
 
 
 @dataclass
-class _WindowedFlowMotion:
+class _WindowedFlowMotion(ABC):
     """Motion from flow on sampled windows of consecutive frames; subclasses say which flow."""
 
     signal: ClassVar[str] = "motion"
@@ -171,8 +172,9 @@ class _WindowedFlowMotion:
     def setup(self) -> None:
         import cv2  # noqa: F401  (fail at setup, not on the first clip, when OpenCV is missing)
 
+    @abstractmethod
     def _flow(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Flow [H, W, 2] in px from uint8 grayscale `prev` to `nxt`."""
 
     def score(self, clip: AnalysisClip) -> Score:
         self.setup()
