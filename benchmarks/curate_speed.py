@@ -181,6 +181,8 @@ def main() -> None:
           "(the rest: worker start-up, model loading, hashing, merging, idle)")
     for stage, share in result["stage_share_of_worker_time"].items():
         print(f"  {stage:24s} {share:6.1%} of worker time")
+    if {"person", "face", "pose"} & set(scorers):
+        print("  (person, face and pose share MediaPipe detections: each is counted in the scorer that ran it first)")
     print(f"wrote {args.out}")
 
 
