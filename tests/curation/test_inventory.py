@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from omnihuman_pipeline.curation.config import table_path
-from omnihuman_pipeline.curation.run import build_inventory, merge_shards
+from omnihuman_pipeline.curation.run import Inventory, build_inventory, merge_shards, scan_inventory
 from omnihuman_pipeline.datasets.result_shards import ResultShardsDataset
 
 
@@ -28,6 +28,19 @@ def test_duplicates_are_set_aside_and_reported(tmp_path, monkeypatch):
     assert videos["status"].tolist() == ["ok", "ok", "duplicate"]
     assert videos.loc[2, "error"] == "same content as a.mp4"
     assert len(clips) == 2
+
+
+def test_scan_yields_each_new_job_as_it_is_hashed(tmp_path, monkeypatch):
+    """The scan hands out a job as soon as its file is hashed and fills the inventory as it goes."""
+    monkeypatch.chdir(tmp_path)
+    for name, data in [("a.mp4", b"one"), ("b.mp4", b"one"), ("c.mp4", b"two")]:
+        (tmp_path / name).write_bytes(data)
+    inventory = Inventory([], [], [])
+    scan = scan_inventory([str(tmp_path / n) for n in ["c.mp4", "b.mp4", "a.mp4"]], inventory)
+    first = next(scan)
+    assert first.path == "a.mp4" and inventory.jobs == [first] and not inventory.duplicates
+    assert [j.path for j in scan] == ["c.mp4"]
+    assert [(j.path, f) for j, f in inventory.duplicates] == [("b.mp4", "a.mp4")]
 
 
 def test_missing_shard_is_a_failed_row(tmp_path, monkeypatch):

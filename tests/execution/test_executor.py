@@ -48,8 +48,27 @@ def test_unknown_executor_is_a_clear_error():
 
 
 def test_empty_input_yields_nothing():
-    """No items, no pool, no results."""
+    """No items, no pool, no results; an empty lazy iterable too."""
     assert list(map_unordered(_make, [], executor="local")) == []
+    assert list(map_unordered(_make, iter([]), executor="local")) == []
+
+
+@pytest.mark.parametrize("executor", ["serial", "local"])
+def test_lazy_items_are_taken_as_the_work_goes(executor):
+    """A generator is consumed as workers take items (at most 2 per worker ahead), not all up front, so
+    producing the items (hashing files) overlaps with the work; every item still comes back."""
+    produced: list[int] = []
+
+    def items():
+        for i in range(12):
+            produced.append(i)
+            yield i
+
+    results = map_unordered(_make, items(), executor=executor, workers=2)
+    first_item, _ = next(results)
+    assert len(produced) <= 2 * 2 + 1 and first_item in produced
+    rest = dict((item, res[0]) for item, res in results)
+    assert {first_item, *rest} == set(range(12)) and len(produced) == 12
 
 
 @pytest.mark.slow

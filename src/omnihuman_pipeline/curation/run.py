@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -37,23 +37,34 @@ def _hash(path: str) -> tuple[str, str | None]:
         return "", f"cannot read file: {err}"
 
 
+def scan_inventory(paths: Iterable[str], inventory: Inventory, threads: int = 4) -> Iterator[VideoJob]:
+    """Hash every file (the `video_id`) in path order and yield each new job as soon as it is hashed.
+
+    `inventory` is filled as the scan goes: jobs, byte-identical duplicates of an earlier file, files that
+    could not be read. Consumed by the executor, hashing a large corpus overlaps with curating it instead of
+    keeping every worker idle until the last file is hashed.
+    """
+    paths = sorted(table_path(p) for p in paths)
+    first: dict[str, str] = {}
+    with ThreadPoolExecutor(threads) as pool:
+        for path, (vid, err) in zip(paths, pool.map(_hash, paths), strict=True):
+            job = VideoJob(vid or f"unreadable-{len(inventory.unreadable)}", path)
+            if err:
+                inventory.unreadable.append((job, err))
+            elif vid in first:
+                inventory.duplicates.append((job, first[vid]))
+            else:
+                first[vid] = path
+                inventory.jobs.append(job)
+                yield job
+
+
 def build_inventory(paths: Iterable[str], threads: int = 4) -> Inventory:
     """Hash every file (the `video_id`) and set aside byte-identical duplicates."""
-    paths = sorted(table_path(p) for p in paths)
-    with ThreadPoolExecutor(threads) as pool:
-        hashes = list(tqdm(pool.map(_hash, paths), total=len(paths), desc="hash", leave=False))
-    first: dict[str, str] = {}
-    jobs, dups, bad = [], [], []
-    for path, (vid, err) in zip(paths, hashes, strict=True):
-        job = VideoJob(vid or f"unreadable-{len(bad)}", path)
-        if err:
-            bad.append((job, err))
-        elif vid in first:
-            dups.append((job, first[vid]))
-        else:
-            first[vid] = path
-            jobs.append(job)
-    return Inventory(jobs, dups, bad)
+    inventory = Inventory([], [], [])
+    for _ in tqdm(scan_inventory(paths, inventory, threads), desc="hash", leave=False):
+        pass
+    return inventory
 
 
 def _is_current(store: ResultShardStore, job: VideoJob, fingerprint: str) -> bool:
@@ -65,6 +76,8 @@ def run_curation(paths: list[str], store: ResultShardStore, config: CurateConfig
                  ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
     """Process every video not yet in `store` (or stored under another config), then merge.
 
+    Files are hashed while the workers already curate the first ones (`scan_inventory`).
+
     Args:
         paths: video files.
         store: shard store; one shard per `video_id`, written as soon as that video is done.
@@ -74,23 +87,35 @@ def run_curation(paths: list[str], store: ResultShardStore, config: CurateConfig
     Returns:
         (videos table, clip scores table, summed per-stage seconds of the videos run now).
     """
-    inventory = build_inventory(paths)
     removed = store.clean()
     if removed:
         logger.info("removed %d partial shard(s) left by an interrupted run", removed)
     fingerprint = config.fingerprint()
-    todo = [job for job in inventory.jobs if not _is_current(store, job, fingerprint)]
-    logger.info("curate: %d videos, %d already done, %d to process, %d duplicates",
-                len(inventory.jobs), len(inventory.jobs) - len(todo), len(todo), len(inventory.duplicates))
+    inventory, done = Inventory([], [], []), []
+
+    def todo() -> Iterator[VideoJob]:
+        for job in scan_inventory(paths, inventory):
+            if _is_current(store, job, fingerprint):
+                done.append(job)
+            else:
+                yield job
+
     options = {k: v for k, v in executor.items() if k not in ("name", "workers")}
     timings: dict[str, float] = {}
-    results = map_unordered(partial(VideoTask, config), todo, executor=executor.get("name", "local"),
+    results = map_unordered(partial(VideoTask, config), todo(), executor=executor.get("name", "local"),
                             workers=executor.get("workers", 2), **options)
-    for job, result in tqdm(results, total=len(todo), desc="curate", unit="video"):
+    bar = tqdm(results, total=len(paths), desc="curate", unit="video")
+    for job, result in bar:
         store.write(job.video_id, pd.DataFrame(result.clips),
                     {"video": result.video, "timings": result.timings, "fingerprint": fingerprint})
         for key, seconds in result.timings.items():
             timings[key] = timings.get(key, 0.0) + seconds
+        # the total shrinks as the scan finds files done earlier, duplicates and unreadable files
+        bar.total = len(paths) - len(done) - len(inventory.duplicates) - len(inventory.unreadable)
+    bar.close()
+    logger.info("curate: %d videos, %d done earlier, %d processed now, %d duplicates, %d unreadable",
+                len(inventory.jobs), len(done), len(inventory.jobs) - len(done), len(inventory.duplicates),
+                len(inventory.unreadable))
     videos, clips = merge_shards(inventory, store)
     return videos, clips, timings
 

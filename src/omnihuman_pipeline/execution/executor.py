@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, TypeVar
 
@@ -40,12 +40,18 @@ def _serial(factory, items, workers, options) -> Iterator[tuple[Any, Any]]:
         yield item, worker(item)
 
 
+def _n_workers(items: Iterable[Any], workers: int) -> int:
+    """No more workers than items when their number is known (a lazy iterable gets `workers`)."""
+    return min(workers, len(items)) if isinstance(items, Sized) else workers
+
+
 def _local(factory, items, workers, options) -> Iterator[tuple[Any, Any]]:
-    items = list(items)
-    if not items:
+    if isinstance(items, Sized) and not len(items):
         return
     ctx = mp.get_context(options.get("start_method", "spawn"))
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=ctx,
+    # spawn-context workers start on the first submits, so a lazy `items` (e.g. files still being
+    # hashed) is curated as it arrives
+    pool = ProcessPoolExecutor(max_workers=_n_workers(items, workers), mp_context=ctx,
                                initializer=_init_worker, initargs=(factory,))
     finished = False
     try:
@@ -74,8 +80,7 @@ def _ray(factory, items, workers, options) -> Iterator[tuple[Any, Any]]:
     import ray
     from ray.util import ActorPool
 
-    items = list(items)
-    if not items:
+    if isinstance(items, Sized) and not len(items):
         return
     started_here = not ray.is_initialized()
     if started_here:
@@ -92,7 +97,8 @@ def _ray(factory, items, workers, options) -> Iterator[tuple[Any, Any]]:
             return item, self.worker(item)
 
     try:
-        pool = ActorPool([_Actor.remote(factory) for _ in range(min(workers, len(items)))])
+        # the actors load their models while a lazy `items` is still being produced
+        pool = ActorPool([_Actor.remote(factory) for _ in range(_n_workers(items, workers))])
         yield from pool.map_unordered(lambda actor, item: actor.run.remote(item), items)
     finally:
         if started_here:
@@ -112,7 +118,8 @@ def map_unordered(factory: Callable[[], Any], items: Iterable[Item], *, executor
 
     Args:
         factory: picklable zero-argument callable building the worker (has `setup()` and `__call__`).
-        items: picklable work items.
+        items: picklable work items; a lazy iterable is consumed as the workers take items, so producing
+            them (e.g. hashing files) overlaps with the work.
         executor: "serial", "local" or "ray".
         workers: number of worker processes / actors.
         **options: executor options (`start_method` for local; `address`, `num_cpus`,
