@@ -93,7 +93,8 @@ def main() -> None:
     parser.add_argument("--source-height", type=int, default=720,
                         help="height of the generated corpus (16:9); decode cost grows with it, scoring does not")
     parser.add_argument("--scorers", help="comma-separated signals to run (default: all in the profile); "
-                        "'T' = the T filters of issue 3: motion,quality,aesthetic,person")
+                        "'T' = the T filters of issue 3: motion,quality,aesthetic,person; 'none' = decode, split and "
+                        "encode only")
     parser.add_argument("--repeat", type=int, default=3,
                         help="floor and curate runs, alternating; the medians are compared (timings on a shared "
                              "2-core machine vary by ~10 %% from run to run)")
@@ -106,21 +107,24 @@ def main() -> None:
     from omnihuman_pipeline.datasets.result_shards import ResultShardsDataset
     from omnihuman_pipeline.media.errors import USABLE
 
+    params = load_params(args.profile)
+    scorers = params["scorers"]
+    if args.scorers:
+        named = {"T": "motion,quality,aesthetic,person", "none": ""}
+        wanted = named.get(args.scorers, args.scorers).split(",")
+        unknown = set(wanted) - set(scorers) - {""}
+        if unknown:
+            parser.error(f"--scorers: no scorer {sorted(unknown)} in profile {args.profile}; known: {sorted(scorers)}")
+        scorers = {k: v for k, v in scorers.items() if k in wanted}
+
     work = Path(tempfile.mkdtemp(prefix="curate_bench_"))
     raw = args.raw
     if raw is None:
         raw = work / "raw"
         make_hd_corpus(raw, n_videos=args.videos, size=(args.source_height, round(args.source_height * 16 / 9 / 2) * 2))
-    params = load_params(args.profile)
     paths = MediaFolderDataset(filepath=str(raw), extensions=params.get("media", {}).get("extensions")).load()
-
     store = ResultShardsDataset(filepath=str(work / "shards"), media_dir=str(work / "clips")).load()
-    media = {k: v for k, v in params["media"].items()}
-    scorers = params["scorers"]
-    if args.scorers:
-        wanted = "motion,quality,aesthetic,person" if args.scorers == "T" else args.scorers
-        scorers = {k: v for k, v in scorers.items() if k in wanted.split(",")}
-    config = CurateConfig.from_params(media, params["scenes"], scorers, store.media_dir)
+    config = CurateConfig.from_params(params["media"], params["scenes"], scorers, store.media_dir)
 
     floors: dict[str, list[float]] = {"threads": [], "no_threads": []}
     curates: list[float] = []
