@@ -56,18 +56,19 @@ def test_same_seed_same_clip():
 def test_facemesh_mouth_follows_the_drive():
     """FaceMesh's inner-lip distance on the warped real face tracks the mouth drive (r > 0.9)."""
     pytest.importorskip("mediapipe")
-    from omnihuman_pipeline.scoring.lipsync import _FaceMesh, face_tracks, mouth_opening
+    from omnihuman_pipeline.scoring.lipsync import face_mesh_landmarks, face_tracks, mouth_opening
 
     clip = talking.talking_clip(seed=0, duration_s=3.0)
-    mouth = mouth_opening(face_tracks(_FaceMesh(1).landmarks(clip.frames))[0])
+    mouth = mouth_opening(face_tracks(face_mesh_landmarks(clip.frames, max_faces=1))[0])
     assert np.corrcoef(mouth, clip.openings)[0, 1] > 0.9
     assert np.nanmax(mouth) > 2 * np.nanmin(mouth)
 
 
-def test_camera_moves_enough_for_the_motion_filter():
-    """The slow camera drift gives Farneback motion of at least 0.2 px/frame at 256 px."""
-    from omnihuman_pipeline.scoring.motion import FarnebackMotion
+@pytest.mark.parametrize("backend", ["dis", "farneback"])
+def test_camera_moves_enough_for_the_motion_filter(backend):
+    """The slow camera drift gives motion of at least 0.2 px/frame at 256 px (the T filter's minimum: 0.15)."""
+    from omnihuman_pipeline.scoring.motion import MOTION_BACKENDS
 
     clip = talking.talking_clip(seed=0, duration_s=2.0, silent=True)
-    motion = FarnebackMotion().score(AnalysisClip(clip.frames, 25.0))
+    motion = MOTION_BACKENDS[backend]().score(AnalysisClip(clip.frames, 25.0))
     assert motion.error is None and motion.value >= 0.2

@@ -144,7 +144,7 @@ def test_syncnet_loader_round_trip(tmp_path, talking_clips):
     truth, clip = talking_clips["talking/synced_0.mp4"]
     short = AnalysisClip(clip.frames[:36], 25.0, clip.audio[: 36 * 640], 16_000)
     crops = lipsync.face_crops(
-        short.frames, lipsync.face_tracks(lipsync._FaceMesh(1).landmarks(short.frames))[0]
+        short.frames, lipsync.face_tracks(lipsync.face_mesh_landmarks(short.frames, max_faces=1))[0]
     )
     mfcc = lipsync.mfcc_frames(short.audio)
     assert crops.shape == (36, 224, 224, 3) and mfcc.shape[0] == 13
@@ -189,3 +189,21 @@ def test_faces_to_track_follows_the_face_detector(talking_clips):
     assert lipsync.faces_to_track(two, max_faces=2) == 2 and lipsync.faces_to_track(two, max_faces=1) == 1
     blank = AnalysisClip(np.full((100, 64, 64, 3), 128, np.uint8), 25.0)
     assert lipsync.faces_to_track(blank, max_faces=2) == 1
+
+
+def test_shared_tracker_forgets_the_previous_clip(talking_clips):
+    """The per-process FaceMesh tracker, after another clip, gives exactly the landmarks of a new graph."""
+    import mediapipe as mp
+
+    first = talking_clips["two_person"][1].frames[:40]
+    clip = talking_clips["talking/synced_0.mp4"][1].frames[:60]
+    h, w = clip.shape[1:3]
+    with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=True,
+                                         min_detection_confidence=0.5, min_tracking_confidence=0.5) as mesh:
+        fresh = [[np.array([[p.x * w, p.y * h] for p in f.landmark]) for f in mesh.process(frame).multi_face_landmarks
+                  or []] for frame in clip]
+    lipsync.face_mesh_landmarks(first, max_faces=1)  # the shared tracker now follows a face of another clip
+    again = lipsync.face_mesh_landmarks(clip, max_faces=1)
+    assert sum(len(f) for f in fresh) == len(clip)
+    assert all(len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+               for a, b in zip(fresh, again, strict=True))

@@ -41,7 +41,7 @@ def test_pan_amplitude_is_px_per_frame_at_256(scorer, pan_clip):
     """A 2.06 px/frame pan of 256-px frames measures ~2.06 px/frame although flow runs at 128 px."""
     score = scorer.score(pan_clip)
     assert score.extra["camera"] == pytest.approx(np.hypot(2.0, 0.5), rel=0.05)
-    full = FarnebackMotion(short_side=256).score(pan_clip)
+    full = type(scorer)(short_side=256).score(pan_clip)
     assert full.extra["camera"] == pytest.approx(score.extra["camera"], rel=0.05)
 
 
@@ -61,9 +61,11 @@ def test_too_short_clip_fails_cleanly(scorer, static_clip):
 
 
 def test_invalid_config_raises():
-    """A window of one frame cannot give flow: ValueError at construction."""
+    """A window of one frame cannot give flow, an unknown DIS preset is no preset: ValueError at construction."""
     with pytest.raises(ValueError):
         FarnebackMotion(window=1)
+    with pytest.raises(ValueError):
+        DISMotion(preset="warp")
 
 
 def test_corpus_generator_clips_fall_in_separate_ranges(scorer):
