@@ -71,10 +71,14 @@ def detect(clip: AnalysisClip, index: int, kind: str, **options: Any) -> Any:
     return clip.memo[key]
 
 
+def face_detection_options(model_selection: int) -> dict[str, Any]:
+    """Options of the shared FaceDetection graph: short range 0 or full range 1, permissive threshold."""
+    return {"model_selection": model_selection, "min_detection_confidence": FACE_GRAPH_MIN_SCORE}
+
+
 def face_detection(clip: AnalysisClip, index: int, model_selection: int) -> Any:
     """FaceDetection (short range 0, full range 1) on one frame, through the shared graph."""
-    return detect(clip, index, "face_detection", model_selection=model_selection,
-                  min_detection_confidence=FACE_GRAPH_MIN_SCORE)
+    return detect(clip, index, "face_detection", **face_detection_options(model_selection))
 
 
 def pose_options(min_detection_confidence: float) -> dict[str, Any]:

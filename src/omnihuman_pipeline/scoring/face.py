@@ -144,8 +144,7 @@ class MediaPipeFaces:
     def setup(self) -> None:
         """Build the graphs now rather than on the first clip."""
         for selection in (SHORT_RANGE, FULL_RANGE) if self.full_range else (SHORT_RANGE,):
-            _mediapipe.solution("face_detection", model_selection=selection,
-                                min_detection_confidence=_mediapipe.FACE_GRAPH_MIN_SCORE)
+            _mediapipe.solution("face_detection", **_mediapipe.face_detection_options(selection))
 
     def close(self) -> None:
         """Release the shared MediaPipe graphs."""

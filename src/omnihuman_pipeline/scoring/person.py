@@ -90,10 +90,10 @@ class MediaPipePerson:
 
     def setup(self) -> None:
         """Build the graphs now rather than on the first clip."""
-        import mediapipe  # noqa: F401  (fails early, in the worker's setup, when mediapipe is missing)
-
-        _mediapipe.solution("face_detection", model_selection=SHORT_RANGE,
-                            min_detection_confidence=_mediapipe.FACE_GRAPH_MIN_SCORE)
+        for selection in (SHORT_RANGE, FULL_RANGE) if self.full_range else (SHORT_RANGE,):
+            _mediapipe.solution("face_detection", **_mediapipe.face_detection_options(selection))
+        if self.use_pose:
+            _mediapipe.solution("pose", **_mediapipe.pose_options(self.min_pose_detection))
 
     def close(self) -> None:
         """Release the shared MediaPipe graphs (they hold threads and buffers)."""
