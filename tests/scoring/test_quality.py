@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from omnihuman_pipeline.scoring.base import AnalysisClip
-from omnihuman_pipeline.scoring.quality import BrisqueQuality, brisque_score, load_svr
+from omnihuman_pipeline.scoring.quality import BrisqueQuality, _gamma_ratio, aggd_shape, brisque_score, load_svr
 
 
 def _clip(frames):
@@ -56,3 +56,15 @@ def test_empty_clip_and_missing_model(tmp_path, astronaut):
     assert BrisqueQuality().score(_clip(np.zeros((0, 8, 8, 3), np.uint8))).error == "too_short"
     with pytest.raises(FileNotFoundError):
         BrisqueQuality(model_dir=str(tmp_path)).setup()
+
+
+@pytest.mark.parametrize("alpha", [0.3, 1.0, 2.0, 7.5])
+def test_aggd_shape_solves_the_moment_equation(alpha):
+    """Laplacian (alpha 1: ratio 1/2) and Gaussian (alpha 2: ratio 2/pi) among them, to 1e-9."""
+    assert aggd_shape(_gamma_ratio(alpha)) == pytest.approx(alpha, rel=1e-9)
+    assert _gamma_ratio(1.0) == pytest.approx(0.5) and _gamma_ratio(2.0) == pytest.approx(2 / np.pi)
+
+
+def test_aggd_shape_outside_the_ratio_range_returns_the_bracket_end():
+    assert aggd_shape(0.0) == 1e-3
+    assert aggd_shape(0.75) == 1e3  # the ratio only tends to 3/4

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # annotations only: the scorers' `when` gates use `rule_reasons` in workers, without pandas
+    import pandas as pd
 
 Rules = Mapping[str, Mapping[str, Any]]
 

@@ -14,6 +14,7 @@ same analysis resolution.
 from __future__ import annotations
 
 import importlib.util
+import math
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,25 +116,48 @@ def mscn(gray: np.ndarray) -> np.ndarray:
     return (gray - mu) / (sigma + MSCN_C)
 
 
+def _gamma_ratio(alpha: float) -> float:
+    """rho(alpha) = Gamma(2/alpha)^2 / (Gamma(1/alpha) Gamma(3/alpha)), increasing from 0 to 3/4."""
+    return math.exp(2 * math.lgamma(2 / alpha) - math.lgamma(1 / alpha) - math.lgamma(3 / alpha))
+
+
+def aggd_shape(big_r: float, lo: float = 1e-3, hi: float = 1e3) -> float:
+    """The AGGD shape alpha with `_gamma_ratio(alpha) == big_r`, by bisection in log(alpha).
+
+    The reference (`brisque` 0.2.0) solves the same equation with `scipy.optimize.root` from 0.2; `_gamma_ratio`
+    is monotonic, so the root is unique and bisection finds it to 1e-12 (relative) without scipy (whose import
+    costs each worker ~0.25 s). Outside the ratio's range the bracket's nearer end is returned.
+    """
+    if not big_r > _gamma_ratio(lo):
+        return lo
+    if not big_r < _gamma_ratio(hi):
+        return hi
+    a, b = math.log(lo), math.log(hi)
+    while b - a > 1e-12:
+        m = (a + b) / 2
+        a, b = (m, b) if _gamma_ratio(math.exp(m)) < big_r else (a, m)
+    return math.exp((a + b) / 2)
+
+
 def aggd_fit(x: np.ndarray) -> tuple[float, float, float, float]:
     """Asymmetric generalised Gaussian fit by moment matching.
 
     Returns:
         (alpha, mean, sigma_left^2, sigma_right^2).
     """
-    from scipy import optimize, special
-
     x = x.ravel()
-    left, right = x[x < 0], x[x >= 0]
+    neg = x < 0
+    left, right = x[neg], x[~neg]
     sl2 = float(np.mean(left**2)) if left.size else 0.0
     sr2 = float(np.mean(right**2)) if right.size else 0.0
     r_hat = float(np.mean(np.abs(x))) ** 2 / float(np.mean(x**2))
-    g = np.sqrt(sl2) / np.sqrt(sr2)
-    big_r = r_hat * (g**3 + 1) * (g + 1) / (g**2 + 1) ** 2
-    phi = lambda a: special.gamma(2 / a) ** 2 / (special.gamma(1 / a) * special.gamma(3 / a)) - big_r  # noqa: E731
-    alpha = float(optimize.root(phi, [0.2]).x[0])
-    const = np.sqrt(special.gamma(1 / alpha) / special.gamma(3 / alpha))
-    mean = (np.sqrt(sr2) - np.sqrt(sl2)) * const * special.gamma(2 / alpha) / special.gamma(1 / alpha)
+    g = math.sqrt(sl2) / math.sqrt(sr2) if sr2 > 0 else math.inf
+    big_r = r_hat * (g**3 + 1) * (g + 1) / (g**2 + 1) ** 2 if math.isfinite(g) else math.nan
+    alpha = aggd_shape(big_r) if math.isfinite(big_r) else math.nan
+    if not math.isfinite(alpha):
+        return math.nan, math.nan, sl2, sr2
+    const = math.sqrt(math.gamma(1 / alpha) / math.gamma(3 / alpha))
+    mean = (math.sqrt(sr2) - math.sqrt(sl2)) * const * math.gamma(2 / alpha) / math.gamma(1 / alpha)
     return alpha, float(mean), sl2, sr2
 
 

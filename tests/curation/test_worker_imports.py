@@ -1,0 +1,38 @@
+"""A curate worker loads only what it uses: every worker process pays its imports at start."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Build the default scorers in a fresh interpreter, set them up and score a talking-head clip with audio (so
+# every scorer, the gated ones included, runs), then list the heavy packages that ended up imported.
+_SCRIPT = """
+import json, sys
+import numpy as np, yaml
+import cv2, importlib.util, os
+skimage_dir = importlib.util.find_spec("skimage").submodule_search_locations[0]  # the photo, not the package
+face = cv2.resize(cv2.imread(os.path.join(skimage_dir, "data", "astronaut.png"))[..., ::-1], (256, 256))
+from omnihuman_pipeline.corpus.synth import speech_like_audio
+audio = speech_like_audio(2.0, 16000, seed=0).astype(np.float32)
+preloaded = set(sys.modules)
+from omnihuman_pipeline.scoring.base import AnalysisClip
+from omnihuman_pipeline.scoring.registry import build_scorers, score_clip, setup_scorers
+
+scorers = setup_scorers(build_scorers(yaml.safe_load(open("conf/base/parameters_curate.yml"))["scorers"]))
+frames = np.stack([np.roll(face, i % 3, axis=1) for i in range(50)])
+row = score_clip(AnalysisClip(frames, 25.0, audio, 16000, "c"), scorers)
+heavy = ("pandas", "scipy", "sklearn", "torch", "skimage", "pyarrow")
+print(json.dumps({"late": sorted({m.split(".")[0] for m in set(sys.modules) - preloaded} & set(heavy)),
+                  "errors": {k: v for k, v in row.items() if k.endswith("_error") and v}}))
+"""
+
+
+def test_a_set_up_worker_scoring_a_clip_imports_no_pandas_or_scipy():
+    """pandas (~0.3 s), scipy.optimize (~0.25 s) and the like would be imported by every worker for nothing."""
+    out = subprocess.run([sys.executable, "-c", _SCRIPT], cwd=REPO, capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["errors"] == {}
+    assert result["late"] == []
