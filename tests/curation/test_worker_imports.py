@@ -18,6 +18,7 @@ face = cv2.resize(cv2.imread(os.path.join(skimage_dir, "data", "astronaut.png"))
 from omnihuman_pipeline.corpus.synth import speech_like_audio
 audio = speech_like_audio(2.0, 16000, seed=0).astype(np.float32)
 preloaded = set(sys.modules)
+import omnihuman_pipeline.curation.video_task  # what a spawned worker unpickles its task from
 from omnihuman_pipeline.scoring.base import AnalysisClip
 from omnihuman_pipeline.scoring.registry import build_scorers, score_clip, setup_scorers
 
