@@ -50,7 +50,6 @@ from __future__ import annotations
 import importlib.util
 import math
 import sys
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -219,46 +218,20 @@ def faces_to_track(clip: AnalysisClip, max_faces: int) -> int:
     return max(1, min(max_faces, seen))
 
 
-_TRACKERS: dict[int, Any] = {}  # one FaceMesh tracker per `max_num_faces`, per process
-
-
 def face_mesh_landmarks(frames: np.ndarray, max_faces: int) -> list[list[np.ndarray]]:
-    """FaceMesh (tracking mode, refined landmarks) on every frame of a clip.
-
-    One tracker per `max_faces` serves every clip of the process: a blank frame first makes it lose
-    whatever it tracked in the previous clip, so it starts from a fresh detection exactly as a new graph
-    would (tested: identical landmarks), without building a graph per clip (~20-35 ms, and MediaPipe's
-    log lines each time).
+    """FaceMesh (tracking mode, refined landmarks) on every frame of a clip, through the process's shared tracker
+    (`_mediapipe.track`: reset by a blank frame per clip, tested to equal a new graph).
 
     Returns:
         Per frame, one [478, 2] array of pixel coordinates per face found.
     """
-    mesh = _TRACKERS.get(max_faces)
-    if mesh is None:
-        import mediapipe as mp
+    from omnihuman_pipeline.scoring import _mediapipe
 
-        mesh = _TRACKERS[max_faces] = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=False,
-            max_num_faces=max_faces,
-            refine_landmarks=True,
-            min_detection_confidence=0.5,
-            min_tracking_confidence=0.5,
-        )
     h, w = frames.shape[1:3]
-    out = []
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated")
-        mesh.process(np.zeros((h, w, 3), np.uint8))  # forget the previous clip's faces
-        for frame in frames:
-            res = mesh.process(np.ascontiguousarray(frame))
-            out.append([np.array([[p.x * w, p.y * h] for p in f.landmark]) for f in res.multi_face_landmarks or []])
-    return out
-
-
-def close_trackers() -> None:
-    """Release the FaceMesh trackers (the next clip builds them again)."""
-    while _TRACKERS:
-        _TRACKERS.popitem()[1].close()
+    results = _mediapipe.track("face_mesh", frames, static_image_mode=False, max_num_faces=max_faces,
+                               refine_landmarks=True, min_detection_confidence=0.5, min_tracking_confidence=0.5)
+    return [[np.array([[p.x * w, p.y * h] for p in f.landmark]) for f in res.multi_face_landmarks or []]
+            for res in results]
 
 
 def _resample_16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
