@@ -80,6 +80,28 @@ def test_hands_need_a_body_by_default(scorer):
     assert score.extra["hand_visibility"] == 0.0 and np.isnan(score.arrays["hands"][..., 0]).all()
 
 
+def test_hands_run_only_where_a_pose_wrist_is_visible(carphone_clip, monkeypatch):
+    """Holistic's trigger: the carphone driver is framed at the chest, his wrists mostly out of view, so Hands runs
+    only on the sampled frames whose wrist visibility reaches 0.1; with the trigger off (0) it runs on all 20, and
+    finds nothing either way."""
+    from omnihuman_pipeline.scoring import _mediapipe
+
+    calls: list[str] = []
+    real = _mediapipe.solution
+
+    def counting(kind, **options):
+        graph = real(kind, **options)
+        return type("Spy", (), {"process": lambda self, frame: calls.append(kind) or graph.process(frame)})()
+
+    monkeypatch.setattr(_mediapipe, "solution", counting)
+    gated = MediaPipePose(sample_fps=5.0).score(carphone_clip)
+    wrists = gated.arrays["body"][:, [OPENPOSE18.index("right_wrist"), OPENPOSE18.index("left_wrist")], 2]
+    assert calls.count("pose") == 20 and calls.count("hands") == int((wrists.max(1) >= 0.1).sum()) < 10
+    ungated = MediaPipePose(sample_fps=5.0, min_wrist_visibility=0.0).score(carphone_clip)
+    assert calls.count("hands") == 20
+    assert gated.extra == ungated.extra and np.array_equal(gated.arrays["hands"], ungated.arrays["hands"], equal_nan=True)
+
+
 def test_carphone_arrays_follow_the_clip(scorer, carphone_clip):
     """The real carphone clip (4 s): 20 samples at 5 fps, upper body visible throughout, no hands."""
     score = scorer.score(carphone_clip)

