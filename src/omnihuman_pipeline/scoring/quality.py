@@ -4,11 +4,13 @@
 so the 36 natural-scene-statistics features are computed here, exactly as that package computes them
 (zero-padded 7x7 Gaussian window, sigma 7/6, AGGD moment fit started at alpha 0.2, a second scale by bicubic
 halving), and scored with the SVR model and min/max scaling the package ships (`brisque/models/`). The
-epsilon-SVR with an RBF kernel is evaluated in numpy. The astronaut scores 10.799 (stock `brisque` on numpy
+epsilon-SVR with an RBF kernel is evaluated in numpy. The astronaut scores 10.796 (stock `brisque` on numpy
 2.3: 10.795). The only divergence is deliberate: the Gaussian window runs through `cv2.filter2D` (10x faster
 than `scipy.signal.convolve2d`); on exactly flat regions the MSCN value is 0 +- 1e-11 rounding noise whose sign
-differs between the two, which moves the AGGD left/right split by a few hundred pixels. Scores are roughly 0-100, lower is better; BRISQUE depends on resolution, so compare clips at the
-same analysis resolution.
+differs between the two, which moves the AGGD left/right split by a few hundred pixels. The image statistics are
+computed in float32 (the reference uses float64): 40 % faster (5.0 vs 8.3 ms a 342x192 frame), and scores move by
+< 0.002 on photos, by up to 0.25 on synthetic flat or gradient images, where flat-region noise dominates. Scores are
+roughly 0-100, lower is better; BRISQUE depends on resolution, so compare clips at the same analysis resolution.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from omnihuman_pipeline.scoring.base import AnalysisClip, Score
 
 GAUSS_SIZE, GAUSS_SIGMA = 7, 7 / 6
 MSCN_C = 1 / 255  # stabilises the division on flat regions (image in [0, 1])
-RGB_TO_GRAY = np.array([0.2125, 0.7154, 0.0721])  # skimage.color.rgb2gray, as the reference implementation
+RGB_TO_GRAY = np.array([0.2125, 0.7154, 0.0721], np.float32)  # skimage.color.rgb2gray, as the reference implementation
 
 
 @dataclass(frozen=True)
@@ -105,15 +107,15 @@ def _gaussian_window(n: int = GAUSS_SIZE, sigma: float = GAUSS_SIGMA) -> np.ndar
 
 
 def mscn(gray: np.ndarray) -> np.ndarray:
-    """Mean-subtracted contrast-normalised coefficients of a float image in [0, 1], [H, W]."""
+    """Mean-subtracted contrast-normalised coefficients of a float32 image in [0, 1], [H, W]."""
     import cv2
 
-    k = _gaussian_window()
+    k = _gaussian_window().astype(np.float32)
     # zero padding, as scipy.signal.convolve2d(..., "same") in the reference implementation
-    mu = cv2.filter2D(gray, cv2.CV_64F, k, borderType=cv2.BORDER_CONSTANT)
-    sq = cv2.filter2D(gray * gray, cv2.CV_64F, k, borderType=cv2.BORDER_CONSTANT)
+    mu = cv2.filter2D(gray, cv2.CV_32F, k, borderType=cv2.BORDER_CONSTANT)
+    sq = cv2.filter2D(gray * gray, cv2.CV_32F, k, borderType=cv2.BORDER_CONSTANT)
     sigma = np.sqrt(np.abs(mu * mu - sq))
-    return (gray - mu) / (sigma + MSCN_C)
+    return (gray - mu) / (sigma + np.float32(MSCN_C))
 
 
 def _gamma_ratio(alpha: float) -> float:
@@ -187,7 +189,7 @@ def brisque_features(image: np.ndarray) -> np.ndarray:
     """
     import cv2
 
-    img = image.astype(np.float64) / 255.0
+    img = image.astype(np.float32) / np.float32(255.0)
     gray = img @ RGB_TO_GRAY if img.ndim == 3 else img
     half = cv2.resize(gray, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_CUBIC)
     return np.concatenate([brisque_features_one_scale(gray), brisque_features_one_scale(half)])
