@@ -54,3 +54,17 @@ def test_scaling_times_every_filter_and_area_beats_bilinear_fidelity(tmp_path):
     db = {name: f["source_to_clip"]["psnr_vs_lanczos_db"] for name, f in filters.items()}
     assert db["AREA"] > db["BILINEAR"] > db["FAST_BILINEAR"]
     assert all(f["clip_to_analysis"]["ms_per_frame"] > 0 for f in filters.values())
+
+
+def test_core_contention_times_decode_next_to_each_neighbour(tmp_path):
+    """Decode alone and next to a decode, MediaPipe and plain Python: a time and a slowdown for each (not asserted:
+    they depend on the machine)."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from curate_speed import make_hd_corpus
+
+    make_hd_corpus(tmp_path, n_videos=1, shot_s=1.0, size=(144, 256))
+    out = tmp_path / "contention.json"
+    stdout = _run("core_contention.py", "--video", str(tmp_path / "hd_0.mp4"), "--out", str(out))
+    result = json.loads(out.read_text())
+    assert set(result["slowdown"]) == {"next_to_decode", "next_to_mediapipe", "next_to_python"}
+    assert all(ms > 0 for ms in result["decode_ms_per_frame"].values()) and "next to mediapipe" in stdout
