@@ -25,15 +25,40 @@ from omnihuman_pipeline.scoring.registry import build_scorers, score_clip, setup
 scorers = setup_scorers(build_scorers(yaml.safe_load(open("conf/base/parameters_curate.yml"))["scorers"]))
 frames = np.stack([np.roll(face, i % 3, axis=1) for i in range(50)])
 row = score_clip(AnalysisClip(frames, 25.0, audio, 16000, "c"), scorers)
-heavy = ("pandas", "scipy", "sklearn", "torch", "skimage", "pyarrow")
+heavy = ("pandas", "scipy", "sklearn", "torch", "skimage", "pyarrow", "matplotlib")
 print(json.dumps({"late": sorted({m.split(".")[0] for m in set(sys.modules) - preloaded} & set(heavy)),
                   "errors": {k: v for k, v in row.items() if k.endswith("_error") and v}}))
 """
 
 
-def test_a_set_up_worker_scoring_a_clip_imports_no_pandas_or_scipy():
-    """pandas (~0.3 s), scipy.optimize (~0.25 s) and the like would be imported by every worker for nothing."""
+def test_a_set_up_worker_scoring_a_clip_imports_no_pandas_scipy_or_matplotlib():
+    """pandas (~0.3 s), scipy.optimize (~0.25 s), matplotlib (~0.3 s, through MediaPipe) and the like would be
+    imported by every worker for nothing."""
     out = subprocess.run([sys.executable, "-c", _SCRIPT], cwd=REPO, capture_output=True, text=True, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["errors"] == {}
     assert result["late"] == []
+
+
+_MATPLOTLIB_AFTER_MEDIAPIPE = """
+import json, sys
+from omnihuman_pipeline.scoring._mediapipe import import_mediapipe
+mp = import_mediapipe()
+before = "matplotlib" in sys.modules or "matplotlib.pyplot" in sys.modules
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+print(json.dumps({"before": before, "real": plt.figure is sys.modules["matplotlib.pyplot"].figure,
+                  "mediapipe_sees_real": mp.solutions.drawing_utils.plt.figure is plt.figure,
+                  "figure": isinstance(plt.figure(), Figure)}))
+"""
+
+
+def test_mediapipe_without_matplotlib_then_the_real_matplotlib():
+    """MediaPipe imports without matplotlib; a later `import matplotlib.pyplot` is the real module, and MediaPipe's
+    own pyplot reference reaches it on use."""
+    out = subprocess.run([sys.executable, "-c", _MATPLOTLIB_AFTER_MEDIAPIPE], cwd=REPO, capture_output=True,
+                         text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {
+        "before": False, "real": True, "mediapipe_sees_real": True, "figure": True}

@@ -5,7 +5,13 @@ import numpy as np
 import pytest
 
 from omnihuman_pipeline.scoring.base import AnalysisClip
-from omnihuman_pipeline.scoring.quality import BrisqueQuality, _gamma_ratio, aggd_shape, brisque_score, load_svr
+from omnihuman_pipeline.scoring.quality import (
+    BrisqueQuality,
+    _gamma_ratio,
+    aggd_shape,
+    brisque_score,
+    load_svr,
+)
 
 
 def _clip(frames):

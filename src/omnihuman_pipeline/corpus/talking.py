@@ -205,7 +205,9 @@ class MouthRig:
 def _face_landmarks(name: str) -> np.ndarray:
     import warnings
 
-    import mediapipe as mp
+    from omnihuman_pipeline.scoring._mediapipe import import_mediapipe
+
+    mp = import_mediapipe()
 
     image = synth.load_image(name)
     with (

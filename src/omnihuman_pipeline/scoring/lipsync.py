@@ -279,7 +279,9 @@ class MouthEnvelopeSync:
     conf_scale: float = CONF_SCALE
 
     def setup(self) -> None:
-        import mediapipe  # noqa: F401  (fail in the worker's setup, not on the first clip)
+        from omnihuman_pipeline.scoring._mediapipe import import_mediapipe
+
+        import_mediapipe()  # fail in the worker's setup, not on the first clip
 
     def score(self, clip: AnalysisClip) -> Score:
         bad = _check_clip(clip, self.backend)
