@@ -94,12 +94,51 @@ def test_hands_run_only_where_a_pose_wrist_is_visible(carphone_clip, monkeypatch
         return type("Spy", (), {"process": lambda self, frame: calls.append(kind) or graph.process(frame)})()
 
     monkeypatch.setattr(_mediapipe, "solution", counting)
-    gated = MediaPipePose(sample_fps=5.0).score(carphone_clip)
+    gated = MediaPipePose(sample_fps=5.0, track=False).score(carphone_clip)  # stateless: one Pose run a frame
     wrists = gated.arrays["body"][:, [OPENPOSE18.index("right_wrist"), OPENPOSE18.index("left_wrist")], 2]
     assert calls.count("pose") == 20 and calls.count("hands") == int((wrists.max(1) >= 0.1).sum()) < 10
-    ungated = MediaPipePose(sample_fps=5.0, min_wrist_visibility=0.0).score(carphone_clip)
+    ungated = MediaPipePose(sample_fps=5.0, track=False, min_wrist_visibility=0.0).score(carphone_clip)
     assert calls.count("hands") == 20
     assert gated.extra == ungated.extra and np.array_equal(gated.arrays["hands"], ungated.arrays["hands"], equal_nan=True)
+
+
+def test_tracking_gives_the_stateless_results_on_a_talking_head(carphone_clip, monkeypatch):
+    """Tracked from sample to sample (default) or stateless on each: the same scores, keypoints within 3 % of
+    the frame; tracked, stateless Pose (with its person detector) does not run at all on the carphone clip."""
+    from omnihuman_pipeline.scoring import _mediapipe
+
+    stateless = MediaPipePose(sample_fps=5.0, track=False).score(carphone_clip)
+    calls: list[str] = []
+    real = _mediapipe.solution
+
+    def counting(kind, **options):
+        graph = real(kind, **options)
+        return type("Spy", (), {"process": lambda self, frame: calls.append(kind) or graph.process(frame)})()
+
+    monkeypatch.setattr(_mediapipe, "solution", counting)
+    tracked = MediaPipePose(sample_fps=5.0).score(carphone_clip)
+    assert tracked.extra == stateless.extra and calls.count("pose") == 0
+    a, b = stateless.arrays["body"], tracked.arrays["body"]
+    both = (a[..., 2] > 0.5) & (b[..., 2] > 0.5)
+    assert both.sum() > 100 and np.abs(a[..., :2][both] - b[..., :2][both]).mean() < 0.03
+
+
+def test_tracking_does_not_carry_a_person_across_a_cut(astronaut):
+    """3 s of the astronaut, then 3 s of a coffee cup in one clip (a cut the splitter missed): Pose's tracker alone
+    keeps "finding" her on every coffee frame; kept only where its nose is on a detected face, the result is the
+    stateless one: a body on the 6 astronaut samples, none on the 6 coffee samples."""
+    from omnihuman_pipeline.scoring import _mediapipe
+
+    a = resize_short_side(astronaut, 192)[:, :192]
+    c = resize_short_side(skimage.data.coffee(), 192)[:, :192]
+    clip = AnalysisClip(np.stack([a] * 75 + [c] * 75), fps=25.0)
+    scorer = MediaPipePose()
+    idx = sample_indices(150, 25.0, scorer.sample_fps, scorer.max_frames)
+    raw = _mediapipe.track("pose", clip.frames[idx], **scorer._tracking_options())
+    assert all(r.pose_landmarks is not None for r in raw[6:])  # the unguarded tracker on the cup
+    score = scorer.score(clip)
+    assert score.value == 0.5
+    assert ((score.arrays["body"][..., 2].max(1) > 0) == (np.arange(12) < 6)).all()
 
 
 def test_carphone_arrays_follow_the_clip(scorer, carphone_clip):
