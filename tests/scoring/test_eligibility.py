@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
 
-from omnihuman_pipeline.scoring.eligibility import assign_eligibility, reason_counts, rule_reasons
+from omnihuman_pipeline.scoring.eligibility import assign_eligibility, gate_gaps, reason_counts, rule_reasons
 
 RULES = {"duration_s": {"min": 2.0}, "motion": {"min": 0.2, "max": 8}, "quality": {"max": 60.0}}
 
@@ -72,3 +73,25 @@ def test_gated_scorer_is_skipped_with_the_failed_gate_as_error():
     assert row["motion_error"] == "skipped:aesthetic<9.5" and row["motion_backend"] == "farneback"
     open_gate = build_scorers({"motion": {"backend": "farneback", "when": {"aesthetic": {"max": 10}}}})
     assert score_clip(AnalysisClip(frames, 25.0), open_gate)["motion_error"] == "skipped:aesthetic:missing"
+
+
+def test_gate_gaps_name_gates_stricter_than_a_rule():
+    """pose gated at person >= 0.5 under T's person >= 0.3: a gap; equal or stricter rules, and columns no rule
+    bounds, are not."""
+    scorers = {"pose": {"backend": "mediapipe", "when": {"person": {"min": 0.5}}},
+               "sync": {"when": {"speech_ratio": {"min": 0.05}, "face_frames": {"min": 0.1}}},
+               "motion": {"backend": "dis"}, "off": None}
+    rules = {"T": {"person": {"min": 0.3}}, "A": {"speech_ratio": {"min": 0.3}}}
+    assert gate_gaps(scorers, rules) == ["pose runs only where person >= 0.5, but T admits person >= 0.3"]
+    assert gate_gaps(scorers, {"T": {"person": {"min": 0.5}}, "A": {"speech_ratio": {"min": 0.05}}}) == []
+    assert gate_gaps({"x": {"when": {"motion": {"max": 4}}}}, {"T": {"motion": {"max": 8}}}) == [
+        "x runs only where motion <= 4, but T admits motion <= 8"]
+
+
+def test_default_gates_leave_no_gap():
+    """The shipped parameters: no scorer skips a clip that a rule admits on the gated column."""
+    import yaml
+
+    params = yaml.safe_load((Path(__file__).resolve().parents[2] / "conf/base/parameters_curate.yml").read_text())
+    assert gate_gaps(params["scorers"], params["eligibility"]["rules"]) == []
+    assert params["scorers"]["pose"]["when"]["person"]["min"] == params["eligibility"]["rules"]["T"]["person"]["min"]

@@ -99,6 +99,30 @@ def assign_eligibility(clips: pd.DataFrame, rules: Mapping[str, Rules], *, base:
     return out
 
 
+def gate_gaps(scorers: Mapping[str, Any], rules: Mapping[str, Rules]) -> list[str]:
+    """Where a scorer's `when` gate is stricter than a rule set that bounds the same column: clips that set admits
+    on that column go unscored (rules needing the score then fail with `<signal>:skipped:...`). A column no rule
+    set bounds is not checked: there the gate only says when there is nothing to compute.
+
+    Args:
+        scorers: the `scorers` parameters (`{signal: {"when": {column: {"min"|"max": x}}, ...}}`).
+        rules: the eligibility rule sets (`{"T": {column: {"min"|"max": x}}, ...}`).
+
+    Returns:
+        One message per gap, e.g. "pose runs only where person >= 0.5, but T admits person >= 0.3".
+    """
+    gaps = []
+    for signal, entry in scorers.items():
+        for column, gate in ((entry or {}).get("when") or {}).items():
+            for name, rule_set in rules.items():
+                rule = rule_set.get(column) or {}
+                for bound, op, laxer in (("min", ">=", lambda g, r: r < g), ("max", "<=", lambda g, r: r > g)):
+                    if gate.get(bound) is not None and rule.get(bound) is not None and laxer(gate[bound], rule[bound]):
+                        gaps.append(f"{signal} runs only where {column} {op} {gate[bound]:g}, "
+                                    f"but {name} admits {column} {op} {rule[bound]:g}")
+    return gaps
+
+
 def reason_counts(reasons: pd.Series) -> dict[str, int]:
     """How many clips each reason rejected, most frequent first (bounds folded into the rule name)."""
     counts: dict[str, int] = {}

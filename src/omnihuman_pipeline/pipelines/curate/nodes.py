@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pandas as pd
@@ -12,8 +13,10 @@ from omnihuman_pipeline.curation.config import CurateConfig
 from omnihuman_pipeline.curation.run import run_curation
 from omnihuman_pipeline.datasets.result_shards import ResultShardStore
 from omnihuman_pipeline.scoring.caption import caption_clips
-from omnihuman_pipeline.scoring.eligibility import assign_eligibility
+from omnihuman_pipeline.scoring.eligibility import assign_eligibility, gate_gaps
 from omnihuman_pipeline.scoring.speech import transcribe_clips
+
+logger = logging.getLogger(__name__)
 
 
 def curate_videos(raw_videos: list[str], curate_store: ResultShardStore, media: dict[str, Any],
@@ -36,16 +39,20 @@ def curate_videos(raw_videos: list[str], curate_store: ResultShardStore, media: 
     return run_curation(raw_videos, curate_store, config, executor)
 
 
-def assign_clip_eligibility(clip_scores: pd.DataFrame, eligibility: dict[str, Any]) -> pd.DataFrame:
+def assign_clip_eligibility(clip_scores: pd.DataFrame, eligibility: dict[str, Any], scorers: dict[str, Any]
+                            ) -> pd.DataFrame:
     """Add `eligible_T` (and further classes) with every failed criterion in `reasons`.
 
     Args:
         clip_scores: one row per clip with score columns.
         eligibility: `{"base": "T", "rules": {"T": {column: {"min"|"max": value}}}}`.
+        scorers: the scorer settings, to warn where a scorer's gate is stricter than a rule (`gate_gaps`).
 
     Returns:
         The `clips` table.
     """
+    for gap in gate_gaps(scorers, eligibility["rules"]):
+        logger.warning("%s: those clips get no score and fail the rules that need it", gap)
     return assign_eligibility(clip_scores, eligibility["rules"], base=eligibility.get("base"))
 
 

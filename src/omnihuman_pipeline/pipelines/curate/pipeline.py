@@ -19,7 +19,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["videos", "clip_scores", "curate_timings"],
                 name="curate_videos_node",
             ),
-            Node(assign_clip_eligibility, ["clip_scores", "params:eligibility"], "clips_eligible",
+            Node(assign_clip_eligibility, ["clip_scores", "params:eligibility", "params:scorers"], "clips_eligible",
                  name="assign_clip_eligibility_node"),
             Node(caption_eligible_clips, ["clips_eligible", "params:caption"], "clips",
                  name="caption_eligible_clips_node"),
