@@ -19,7 +19,6 @@ import argparse
 import json
 import multiprocessing as mp
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -87,11 +86,9 @@ def main() -> None:
     video = args.video
     if video is None:
         sys.path.insert(0, str(REPO / "benchmarks"))
-        from curate_speed import make_hd_corpus
+        from curate_speed import one_corpus_video
 
-        folder = Path(tempfile.mkdtemp(prefix="contention_bench_"))
-        make_hd_corpus(folder, n_videos=1)
-        video = folder / "hd_0.mp4"
+        video = one_corpus_video("contention_bench_")
     alone = decode_ms_per_frame(str(video))
     result = {"video": str(video), "decode_ms_per_frame": {"alone": round(alone, 3)}, "slowdown": {}}
     print(f"{video.name}: decode alone {alone:.3f} ms/frame")

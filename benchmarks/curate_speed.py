@@ -75,6 +75,13 @@ def make_hd_corpus(out: Path, n_videos: int = 4, shot_s: float = 4.0, size: tupl
         write_video(out / f"hd_{i}.mp4", frames, fps=25, audio=audio, sample_rate=48_000, crf=23)
 
 
+def one_corpus_video(prefix: str) -> Path:
+    """One video of the default corpus (12 s at 720p) in a new temporary folder, for the smaller benchmarks."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    make_hd_corpus(folder, n_videos=1)
+    return folder / "hd_0.mp4"
+
+
 def load_params(profile: str) -> dict:
     params = yaml.safe_load((REPO / "conf/base/parameters_curate.yml").read_text())
     override = REPO / f"conf/{profile}/parameters_curate.yml"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -88,11 +87,9 @@ def main() -> None:
     video = args.video
     if video is None:
         sys.path.insert(0, str(REPO / "benchmarks"))
-        from curate_speed import make_hd_corpus
+        from curate_speed import one_corpus_video
 
-        folder = Path(tempfile.mkdtemp(prefix="scaling_bench_"))
-        make_hd_corpus(folder, n_videos=1)
-        video = folder / "hd_0.mp4"
+        video = one_corpus_video("scaling_bench_")
     with av.open(str(video)) as container:
         stream = container.streams.video[0]
         w, h = stream.codec_context.width, stream.codec_context.height

@@ -91,3 +91,25 @@ def carphone_clip() -> AnalysisClip:
     h, w = frames.shape[1:3]
     size = (round(w * SIZE / h), SIZE)
     return _clip(np.stack([cv2.resize(f, size, interpolation=cv2.INTER_CUBIC) for f in frames]), "carphone")
+
+
+@pytest.fixture
+def graph_calls(monkeypatch) -> list[str]:
+    """The kind of every `process` call on the shared MediaPipe graphs (`_mediapipe.solution`), in order."""
+    from omnihuman_pipeline.scoring import _mediapipe
+
+    calls: list[str] = []
+    real = _mediapipe.solution
+
+    def counting(kind, **options):
+        graph = real(kind, **options)
+
+        class Spy:
+            def process(self, frame):
+                calls.append(kind)
+                return graph.process(frame)
+
+        return Spy()
+
+    monkeypatch.setattr(_mediapipe, "solution", counting)
+    return calls

@@ -25,30 +25,12 @@ def _clip(astronaut, coffee) -> AnalysisClip:
     return AnalysisClip(np.stack([a[:, :192]] * 75 + [c] * 75), fps=25.0, clip_id="mixed")
 
 
-def _count_process_calls(monkeypatch) -> list[str]:
-    calls: list[str] = []
-    real = _mediapipe.solution
-
-    def counting(kind, **options):
-        graph = real(kind, **options)
-
-        class Spy:
-            def process(self, frame):
-                calls.append(kind)
-                return graph.process(frame)
-
-        return Spy()
-
-    monkeypatch.setattr(_mediapipe, "solution", counting)
-    return calls
-
-
-def test_each_graph_runs_once_per_grid_frame(scorers, astronaut, monkeypatch):
+def test_each_graph_runs_once_per_grid_frame(scorers, astronaut, graph_calls):
     """All three scorers on a 6 s clip: 12 grid frames at 2 fps; no (graph, frame) runs twice. Face detection may
     run on every grid frame: pose keeps a tracked body only where it sits on a detected face."""
     import skimage.data
 
-    calls = _count_process_calls(monkeypatch)
+    calls = graph_calls
     clip = _clip(astronaut, skimage.data.coffee())
     row = score_clip(clip, scorers)
     grid = _mediapipe.grid_indices(150, 25.0, 2.0, 50)

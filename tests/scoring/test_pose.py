@@ -80,44 +80,32 @@ def test_hands_need_a_body_by_default(scorer):
     assert score.extra["hand_visibility"] == 0.0 and np.isnan(score.arrays["hands"][..., 0]).all()
 
 
-def test_hands_run_only_where_a_pose_wrist_is_visible(carphone_clip, monkeypatch):
+def test_hands_run_only_where_a_pose_wrist_is_visible(carphone_clip, graph_calls):
     """Holistic's trigger: the carphone driver is framed at the chest, his wrists mostly out of view, so Hands runs
     only on the sampled frames whose wrist visibility reaches 0.1; with the trigger off (0) it runs on all 20, and
     finds nothing either way."""
-    from omnihuman_pipeline.scoring import _mediapipe
-
-    calls: list[str] = []
-    real = _mediapipe.solution
-
-    def counting(kind, **options):
-        graph = real(kind, **options)
-        return type("Spy", (), {"process": lambda self, frame: calls.append(kind) or graph.process(frame)})()
-
-    monkeypatch.setattr(_mediapipe, "solution", counting)
-    gated = MediaPipePose(sample_fps=5.0, track=False).score(carphone_clip)  # stateless: one Pose run a frame
+    calls = graph_calls
+    gated = MediaPipePose(sample_fps=5.0, track=False).score(  # stateless: one Pose run a frame, on a fresh clip
+        AnalysisClip(carphone_clip.frames, carphone_clip.fps))
     wrists = gated.arrays["body"][:, [OPENPOSE18.index("right_wrist"), OPENPOSE18.index("left_wrist")], 2]
-    assert calls.count("pose") == 20 and calls.count("hands") == int((wrists.max(1) >= 0.1).sum()) < 10
-    ungated = MediaPipePose(sample_fps=5.0, track=False, min_wrist_visibility=0.0).score(carphone_clip)
-    assert calls.count("hands") == 20
+    hands = calls.count("hands")
+    assert calls.count("pose") == 20 and hands == int((wrists.max(1) >= 0.1).sum()) < 10
+    ungated = MediaPipePose(sample_fps=5.0, track=False, min_wrist_visibility=0.0).score(
+        AnalysisClip(carphone_clip.frames, carphone_clip.fps))
+    assert calls.count("hands") - hands == 20
     assert gated.extra == ungated.extra and np.array_equal(gated.arrays["hands"], ungated.arrays["hands"], equal_nan=True)
 
 
-def test_tracking_gives_the_stateless_results_on_a_talking_head(carphone_clip, monkeypatch):
+def test_tracking_gives_the_stateless_results_on_a_talking_head(carphone_clip, graph_calls):
     """Tracked from sample to sample (default) or stateless on each: the same scores, keypoints within 3 % of
     the frame; tracked, stateless Pose (with its person detector) does not run at all on the carphone clip."""
-    from omnihuman_pipeline.scoring import _mediapipe
+    def fresh() -> AnalysisClip:  # no detections kept from other tests
+        return AnalysisClip(carphone_clip.frames, carphone_clip.fps)
 
-    stateless = MediaPipePose(sample_fps=5.0, track=False).score(carphone_clip)
-    calls: list[str] = []
-    real = _mediapipe.solution
-
-    def counting(kind, **options):
-        graph = real(kind, **options)
-        return type("Spy", (), {"process": lambda self, frame: calls.append(kind) or graph.process(frame)})()
-
-    monkeypatch.setattr(_mediapipe, "solution", counting)
-    tracked = MediaPipePose(sample_fps=5.0).score(carphone_clip)
-    assert tracked.extra == stateless.extra and calls.count("pose") == 0
+    stateless = MediaPipePose(sample_fps=5.0, track=False).score(fresh())
+    runs = graph_calls.count("pose")
+    tracked = MediaPipePose(sample_fps=5.0).score(fresh())
+    assert tracked.extra == stateless.extra and runs == 20 and graph_calls.count("pose") == runs
     a, b = stateless.arrays["body"], tracked.arrays["body"]
     both = (a[..., 2] > 0.5) & (b[..., 2] > 0.5)
     assert both.sum() > 100 and np.abs(a[..., :2][both] - b[..., :2][both]).mean() < 0.03
