@@ -1,16 +1,19 @@
-"""How much a busy second core slows decoding on this machine (the floor of `curate_speed.py` runs two decoders).
+"""What FFmpeg's own threads are worth in a curate worker, whose neighbour keeps the other core busy.
 
     python benchmarks/core_contention.py             # a generated 720p video (curate_speed's corpus, 1 video)
     python benchmarks/core_contention.py --video x.mp4
 
-Times a PyAV decode of every frame (FFmpeg threads off, as in the curate workers) alone, then while a second
-process keeps the other core busy with, in turn: another decode (what the floor's second worker does), MediaPipe
-inference (scoring) and a pure Python loop. On two independent cores each pairing would leave the decode at its
-solo speed. Where the two "cores" share one physical core or its caches (two hyperthreads of a VM), the decode slows
-down whatever runs next to it; then the floor's two decoders together barely outrun one, while curate's other
-stages still gain from the second core. Read with `curate_speed.py`: it explains why the ratio moves with the
-machine, not only with the code.
-Prints ms per decoded frame for each pairing and writes benchmarks/results/core_contention.json.
+Times, per frame of the video: a PyAV decode of every frame with FFmpeg's default threading (PyAV sets no thread
+type; libavcodec picks a thread per CPU) and with one thread, and the curate worker's two swscale conversions
+(720p -> clip size in YUV, then RGB, AREA) with swscale's default threads and with one. Each alone, then while a
+second process keeps the other core busy with, in turn: another decode (what the floor's second worker does),
+MediaPipe inference (scoring) and a pure Python loop.
+
+What it showed on the 2-vCPU machine: alone, FFmpeg's threads use the second core (decode 0.85 vs 1.5 ms a frame);
+next to any busy neighbour that core is taken and the threaded decode falls to the one-thread speed, which itself
+barely moves (the cores do not slow each other down). swscale's threads cost more than they give on frames this
+small, alone and next to a neighbour. Curate's workers therefore decode and scale with one thread each.
+Prints ms per frame for each pairing and writes benchmarks/results/core_contention.json.
 """
 
 from __future__ import annotations
@@ -25,18 +28,35 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def decode_ms_per_frame(path: str, repeat: int = 4) -> float:
-    """Best of `repeat` passes: ms per frame of decoding every frame of `path` in this process."""
-    import av
+def decode_ms_per_frame(path: str, mode: str = "default", repeat: int = 4) -> float:
+    """Best of `repeat` passes: ms per frame of decoding every frame of `path` in this process.
 
+    Modes: "threads" (FFmpeg's decoder threads) or "single" (one decoder thread), alone or with the curate worker's
+    two conversions, "+sws threads" (swscale's default threads) or "+sws single" (one thread)."""
+    import av
+    from av.video.reformatter import VideoReformatter
+
+    decoder, _, sws = mode.partition("+sws ")
+    threads = {"threads": None, "single": 1}.get(sws)  # None: swscale's default, a thread per CPU
     best = float("inf")
     for _ in range(repeat):
         with av.open(path) as container:
+            stream = container.streams.video[0]
+            if decoder == "single":
+                stream.codec_context.thread_count = 1
+            to_clip, to_rgb = VideoReformatter(), VideoReformatter()
             t0, n = time.perf_counter(), 0
-            for _ in container.decode(container.streams.video[0]):
+            for frame in container.decode(stream):
+                if sws:
+                    small = to_clip.reformat(frame, width=456, height=256, format="yuv420p", interpolation="AREA",
+                                             threads=threads)
+                    to_rgb.reformat(small, format="rgb24", interpolation="AREA", threads=threads).to_ndarray()
                 n += 1
             best = min(best, (time.perf_counter() - t0) / max(n, 1) * 1000)
     return best
+
+
+MODES = ("threads", "single", "single+sws threads", "single+sws single")
 
 
 def _busy(kind: str, path: str, stop) -> None:
@@ -65,14 +85,15 @@ def _busy(kind: str, path: str, stop) -> None:
                 x += i
 
 
-def with_neighbour(kind: str, path: str) -> float:
+def with_neighbour(kind: str, path: str) -> dict[str, float]:
+    """ms per frame in every mode while a second process keeps the other core busy with `kind`."""
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
     neighbour = ctx.Process(target=_busy, args=(kind, path, stop))
     neighbour.start()
     time.sleep(2.0)  # let it import and reach its steady state
     try:
-        return decode_ms_per_frame(path)
+        return {mode: decode_ms_per_frame(path, mode) for mode in MODES}
     finally:
         stop.set()
         neighbour.join()
@@ -89,14 +110,13 @@ def main() -> None:
         from curate_speed import one_corpus_video
 
         video = one_corpus_video("contention_bench_")
-    alone = decode_ms_per_frame(str(video))
-    result = {"video": str(video), "decode_ms_per_frame": {"alone": round(alone, 3)}, "slowdown": {}}
-    print(f"{video.name}: decode alone {alone:.3f} ms/frame")
+    rows = {"alone": {mode: decode_ms_per_frame(str(video), mode) for mode in MODES}}
     for kind in ("decode", "mediapipe", "python"):
-        ms = with_neighbour(kind, str(video))
-        result["decode_ms_per_frame"][f"next_to_{kind}"] = round(ms, 3)
-        result["slowdown"][f"next_to_{kind}"] = round(ms / alone, 2)
-        print(f"  next to {kind:10s} {ms:.3f} ms/frame  ({ms / alone:.2f}x)")
+        rows[f"next_to_{kind}"] = with_neighbour(kind, str(video))
+    result = {"video": str(video), "ms_per_frame": {k: {m: round(v, 3) for m, v in r.items()} for k, r in rows.items()}}
+    print(f"{video.name}: ms per frame" + "".join(f"{m:>19s}" for m in MODES))
+    for name, row in rows.items():
+        print(f"  {name:18s}" + "".join(f"{row[m]:19.3f}" for m in MODES))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(f"wrote {args.out}")

@@ -47,10 +47,9 @@ class MediaConfig:
         crf: x264 quality of the written clips.
         preset: x264 speed preset.
         extensions: file endings treated as videos when scanning the raw folder.
-        decode_threads: let FFmpeg decode each video with frame/slice threads. Off by default: the
-            executor already runs one worker process per core, and on top of that FFmpeg's threads only
-            add overhead (measured with 2 workers on 2 cores: 8 × 12 s of 720p decode in 1.9-2.1 s
-            without them, 2.1-2.6 s with). Turn on for the `serial` executor.
+        decode_threads: let FFmpeg decode each video with frame/slice threads; off: one decoder thread per
+            worker. Off by default: the executor already runs one worker process per core, and on top of that
+            FFmpeg's threads only add hand-offs (`FrameReader`'s `threads`). Turn on for the `serial` executor.
     """
 
     fps: int = 25

@@ -75,7 +75,11 @@ class FrameReader:
         analysis_size: (width, height) of `analysis` frames, after rotation.
         output_size: (width, height) of `output` frames, after rotation; None to skip them.
         rotation: clockwise display rotation in degrees (from `probe`).
-        threads: let FFmpeg decode with frame/slice threads.
+        threads: let FFmpeg decode with frame/slice threads; False: one decoder thread. Curate runs one worker
+            process per core, so its workers use one thread each: FFmpeg's threads make a decode alone 1.9x faster
+            but gain nothing when the other core is busy (`benchmarks/core_contention.py`), and curate with one
+            decoder and one swscale thread per worker ran 10.17 vs 10.45 s on the benchmark corpus (medians of 4,
+            alternating in one invocation).
     """
 
     def __init__(self, path: str | os.PathLike, *, fps: float, analysis_size: tuple[int, int],
@@ -95,7 +99,9 @@ class FrameReader:
         scaler = self._scalers.get(name)
         if scaler is None:
             scaler = self._scalers[name] = VideoReformatter()
-        return scaler.reformat(frame, **kwargs)
+        # one thread: a worker process per core already keeps every core busy, and swscale's default (a slice
+        # thread per CPU) only adds hand-offs (see `threads` below)
+        return scaler.reformat(frame, threads=1, **kwargs)
 
     def _decoded(self) -> Iterator[tuple[float, object]]:
         import av
@@ -104,6 +110,8 @@ class FrameReader:
             stream = container.streams.video[0]
             if self.threads:
                 stream.thread_type = "AUTO"
+            else:
+                stream.codec_context.thread_count = 1
             t0 = None
             try:
                 for frame in container.decode(stream):
@@ -135,7 +143,7 @@ class FrameReader:
         output = self._scale(frame, "output", width=w, height=h, format="yuv420p", interpolation="AREA")
         analysis = self._rgb(output, self.analysis_size)
         if self.rotation:
-            output = rotate_clockwise(output.to_ndarray(format="rgb24"), self.rotation)
+            output = rotate_clockwise(self._scale(output, "output_rgb", format="rgb24").to_ndarray(), self.rotation)
         return ResampledFrame(index, index / self.fps, analysis, output)
 
     def __iter__(self) -> Iterator[ResampledFrame]:
