@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -84,9 +85,24 @@ def test_rotated_video_reports_display_size_and_upright_frames(tmp_path):
     write_video(path, coded_from_display(display, -90), fps=25, rotation=-90, crf=10)  # phones store -90
     info = probe(path)
     assert info.rotation == 90 and (info.width, info.height) == (96, 128)
-    frame = next(iter(FrameReader(path, fps=25, analysis_size=(96, 128), rotation=info.rotation)))
-    assert frame.analysis.shape == (128, 96, 3)
+    frame = next(iter(FrameReader(path, fps=25, analysis_size=(96, 128), rotation=info.rotation, small_size=(24, 32))))
+    assert frame.analysis.shape == (128, 96, 3) and frame.small.shape == (32, 24, 3)
     assert np.abs(frame.analysis.astype(int) - display[0]).mean() < 12
+    area = cv2.resize(frame.analysis, (24, 32), interpolation=cv2.INTER_AREA)  # upright too, and the same picture
+    assert np.abs(frame.small.astype(int) - area).mean() < 1.5
+
+
+def test_small_frames_are_the_analysis_frames_shrunk(tmp_path):
+    """The scene detector's small frames (swscale from the analysis picture) match an OpenCV area resize of the
+    analysis frames to within a level or two."""
+    path = tmp_path / "astronaut.mp4"
+    write_video(path, synth.ken_burns(synth.load_image("astronaut"), 10, (144, 256)), fps=25, crf=10)
+    frames = list(FrameReader(path, fps=25, analysis_size=(256, 144), output_size=(256, 144), small_size=(114, 64)))
+    assert all(f.small.shape == (64, 114, 3) and f.small.dtype == np.uint8 for f in frames)
+    for f in frames:
+        area = cv2.resize(f.analysis, (114, 64), interpolation=cv2.INTER_AREA)
+        assert np.abs(f.small.astype(int) - area).mean() < 1.5
+    assert all(f.small is None for f in FrameReader(path, fps=25, analysis_size=(256, 144)))
 
 
 @pytest.mark.parametrize(

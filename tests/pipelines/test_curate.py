@@ -232,6 +232,19 @@ def test_a_and_p_decisions_follow_ground_truth(curated_project, ground_truth):
     assert summary["clips"]["A&P"]["count"] == int((clips["eligible_A"] & clips["eligible_P"]).sum())
 
 
+def test_face_and_pose_run_where_t_sees_a_person(curated_project):
+    """Face and pose are gated at T's person rule: clips below it (no-person sources) skip both with the reason,
+    and their captions still count people from the person scorer's detections; every clip above it has both."""
+    _, clips, _ = read_tables(curated_project)
+    below = clips[clips["person"] < 0.5]
+    assert len(below) >= 3 and below["face"].isna().all() and below["pose"].isna().all()
+    assert set(below["face_error"]) == set(below["pose_error"]) == {"skipped:person<0.5"}
+    no_face = below[below["person_face_count"] == 0]
+    assert len(no_face) >= 3 and no_face["caption"].str.startswith("A shot with no visible person").all()
+    above = clips[clips["person"] >= 0.5]
+    assert above["face"].notna().all() and above["face_error"].isna().all() and above["pose"].notna().all()
+
+
 def test_captions_and_keypoints_are_kept(curated_project):
     """Every clip has a caption from the named backend; pose keypoints are stored per clip in the DWPose layout."""
     _, clips, _ = read_tables(curated_project)

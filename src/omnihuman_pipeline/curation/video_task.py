@@ -144,9 +144,10 @@ class VideoTask:
         shutil.rmtree(Path(self.config.clips_dir) / job.video_id, ignore_errors=True)
         analysis_size = fit_short_side(info.width, info.height, media.analysis_short_side)
         out_size = fit_short_side(info.width, info.height, media.clip_short_side)
-        reader = FrameReader(job.path, fps=media.fps, analysis_size=analysis_size, output_size=out_size,
-                             rotation=info.rotation, threads=media.decode_threads)
         splitter = SceneSplitter(self.config.scenes, media.fps)
+        reader = FrameReader(job.path, fps=media.fps, analysis_size=analysis_size, output_size=out_size,
+                             rotation=info.rotation, threads=media.decode_threads,
+                             small_size=splitter.detect_size(*analysis_size))
         timings = {"decode_split_encode": 0.0, "score": 0.0}
         per_scorer: dict[str, float] = {}
         clips: list[dict[str, Any]] = []
@@ -178,7 +179,7 @@ class VideoTask:
         try:
             for frame in reader:
                 pending.append(frame)
-                for cut in splitter.push(frame.index, frame.analysis):
+                for cut in splitter.push(frame.index, frame.small):
                     while pending and pending[0].index < cut:
                         commit(pending.popleft())
                     if current is not None:

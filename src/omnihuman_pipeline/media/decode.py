@@ -25,12 +25,14 @@ class ResampledFrame:
         output: the frame at the clip size for the encoder, or None when not requested: an
             `av.VideoFrame` in yuv420p (no RGB round trip), or RGB uint8 [H, W, 3] when the
             video needed rotating.
+        small: RGB uint8 at the reader's `small_size` (scene detection), or None when not requested.
     """
 
     index: int
     time_s: float
     analysis: np.ndarray
     output: Any | None
+    small: np.ndarray | None = None
 
 
 def fit_short_side(width: int, height: int, short_side: int, *, even: bool = True,
@@ -75,6 +77,8 @@ class FrameReader:
         analysis_size: (width, height) of `analysis` frames, after rotation.
         output_size: (width, height) of `output` frames, after rotation; None to skip them.
         rotation: clockwise display rotation in degrees (from `probe`).
+        small_size: (width, height) of `small` frames, after rotation, scaled from the analysis frame; None to
+            skip them.
         threads: let FFmpeg decode with frame/slice threads; False: one decoder thread. Curate runs one worker
             process per core, so its workers use one thread each: FFmpeg's threads make a decode alone 1.9x faster
             but gain nothing when the other core is busy (`benchmarks/core_contention.py`), and curate with one
@@ -83,9 +87,10 @@ class FrameReader:
     """
 
     def __init__(self, path: str | os.PathLike, *, fps: float, analysis_size: tuple[int, int],
-                 output_size: tuple[int, int] | None = None, rotation: int = 0, threads: bool = True):
+                 output_size: tuple[int, int] | None = None, rotation: int = 0, threads: bool = True,
+                 small_size: tuple[int, int] | None = None):
         self.path, self.fps = str(path), fps
-        self.analysis_size, self.output_size = analysis_size, output_size
+        self.analysis_size, self.output_size, self.small_size = analysis_size, output_size, small_size
         self.rotation, self.threads = rotation, threads
         self.error: str | None = None
         self.frames_read = 0
@@ -127,24 +132,31 @@ class FrameReader:
     def _coded(self, size: tuple[int, int]) -> tuple[int, int]:
         return size if self.rotation in (0, 180) else size[::-1]
 
-    def _rgb(self, frame, size: tuple[int, int]) -> np.ndarray:
+    def _rgb(self, frame, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None]:
+        """The analysis frame, and the small frame scaled from it (None when not requested)."""
         w, h = self._coded(size)
         rgb = self._scale(frame, "analysis", width=w, height=h, format="rgb24", interpolation="AREA")
-        return rotate_clockwise(rgb.to_ndarray(), self.rotation)
+        small = None
+        if self.small_size:
+            sw, sh = self._coded(self.small_size)
+            small = rotate_clockwise(self._scale(rgb, "small", width=sw, height=sh, interpolation="AREA").to_ndarray(),
+                                     self.rotation)
+        return rotate_clockwise(rgb.to_ndarray(), self.rotation), small
 
     def _tick(self, index: int, frame) -> ResampledFrame:
         if not self.output_size:
-            return ResampledFrame(index, index / self.fps, self._rgb(frame, self.analysis_size), None)
+            analysis, small = self._rgb(frame, self.analysis_size)
+            return ResampledFrame(index, index / self.fps, analysis, None, small)
         # scale once to the clip size in YUV (what the encoder takes), then derive the small
         # analysis frame from that smaller picture: swscale's cost follows the input size.
         # AREA (swscale's box filter) both times: measured on 720p camera-like frames, it is the fastest
         # filter that does not alias and the closest to a Lanczos reference (`benchmarks/scaling.py`)
         w, h = self._coded(self.output_size)
         output = self._scale(frame, "output", width=w, height=h, format="yuv420p", interpolation="AREA")
-        analysis = self._rgb(output, self.analysis_size)
+        analysis, small = self._rgb(output, self.analysis_size)
         if self.rotation:
             output = rotate_clockwise(self._scale(output, "output_rgb", format="rgb24").to_ndarray(), self.rotation)
-        return ResampledFrame(index, index / self.fps, analysis, output)
+        return ResampledFrame(index, index / self.fps, analysis, output, small)
 
     def __iter__(self) -> Iterator[ResampledFrame]:
         tick, period = 0, 1.0 / self.fps
