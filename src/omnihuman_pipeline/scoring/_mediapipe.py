@@ -42,32 +42,40 @@ def _options_key(options: dict[str, Any]) -> tuple:
     return tuple(sorted(options.items()))
 
 
-class _PyplotOnFirstUse(types.ModuleType):
-    """Stands in for `matplotlib.pyplot` in MediaPipe's drawing helpers, which import it at import time and use it
-    only in `plot_landmarks`: the first attribute looked up imports the real module."""
+class _ImportedOnFirstUse(types.ModuleType):
+    """Stands in for a module that MediaPipe imports at import time but the scorers never use: the first attribute
+    looked up imports the real module (once the stand-in has left `sys.modules`)."""
 
     def __getattr__(self, name: str) -> Any:
         import importlib
 
-        return getattr(importlib.import_module("matplotlib.pyplot"), name)
+        if name.startswith("__") or sys.modules.get(self.__name__) is self:
+            raise AttributeError(name)
+        return getattr(importlib.import_module(self.__name__), name)
 
 
 def import_mediapipe() -> types.ModuleType:
-    """`import mediapipe`, without the matplotlib import that its drawing helpers make (0.31 s of MediaPipe's 0.45 s,
-    paid by every curate worker at start for plotting it never does).
+    """`import mediapipe`, without two imports it makes for APIs the scorers do not use, which every curate worker
+    would pay at start: matplotlib, for its drawing helpers (0.31 s of MediaPipe's 0.45 s), and the Tasks API
+    (`mediapipe.tasks.python`: 75 ms, PortAudio's `sounddevice` included); the scorers use the legacy solutions.
 
-    While MediaPipe is imported, `matplotlib` and `matplotlib.pyplot` are stand-ins, taken out of `sys.modules`
-    again right after: later imports of matplotlib are the real ones, and MediaPipe's `plot_landmarks` imports the
-    real pyplot when called. Nothing is changed when matplotlib or MediaPipe is already imported.
+    While MediaPipe is imported, `matplotlib`, `matplotlib.pyplot`, `mediapipe.tasks` and `mediapipe.tasks.python` are
+    stand-ins, taken
+    out of `sys.modules` again right after: later imports of them are the real ones, and MediaPipe's references
+    (`plot_landmarks`' pyplot, `mediapipe.tasks`) import the real module on first use. Nothing is changed when
+    matplotlib or MediaPipe is already imported.
     """
     if "mediapipe" in sys.modules or "matplotlib" in sys.modules:
         import mediapipe
 
         return mediapipe
-    pyplot = _PyplotOnFirstUse("matplotlib.pyplot")
+    pyplot = _ImportedOnFirstUse("matplotlib.pyplot")
     package = types.ModuleType("matplotlib")
     package.pyplot = pyplot
-    stand_ins = {"matplotlib": package, "matplotlib.pyplot": pyplot}
+    tasks = _ImportedOnFirstUse("mediapipe.tasks")
+    tasks.python = _ImportedOnFirstUse("mediapipe.tasks.python")  # what `mediapipe.tasks` is bound to
+    stand_ins = {"matplotlib": package, "matplotlib.pyplot": pyplot, "mediapipe.tasks": tasks,
+                 "mediapipe.tasks.python": tasks.python}
     sys.modules.update(stand_ins)
     try:
         import mediapipe
