@@ -60,10 +60,9 @@ def import_mediapipe() -> types.ModuleType:
     (`mediapipe.tasks.python`: 75 ms, PortAudio's `sounddevice` included); the scorers use the legacy solutions.
 
     While MediaPipe is imported, `matplotlib`, `matplotlib.pyplot`, `mediapipe.tasks` and `mediapipe.tasks.python` are
-    stand-ins, taken
-    out of `sys.modules` again right after: later imports of them are the real ones, and MediaPipe's references
-    (`plot_landmarks`' pyplot, `mediapipe.tasks`) import the real module on first use. Nothing is changed when
-    matplotlib or MediaPipe is already imported.
+    stand-ins, taken out of `sys.modules` again right after: later imports of them are the real ones, and MediaPipe's
+    references (`plot_landmarks`' pyplot, `mediapipe.tasks`) import the real module on first use. Nothing is changed
+    when matplotlib or MediaPipe is already imported.
     """
     if "mediapipe" in sys.modules or "matplotlib" in sys.modules:
         import mediapipe
