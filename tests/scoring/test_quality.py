@@ -8,6 +8,7 @@ from omnihuman_pipeline.scoring.base import AnalysisClip
 from omnihuman_pipeline.scoring.quality import (
     BrisqueQuality,
     _gamma_ratio,
+    aggd_fit,
     aggd_shape,
     brisque_score,
     load_svr,
@@ -74,3 +75,17 @@ def test_aggd_shape_solves_the_moment_equation(alpha):
 def test_aggd_shape_outside_the_ratio_range_returns_the_bracket_end():
     assert aggd_shape(0.0) == 1e-3
     assert aggd_shape(0.75) == 1e3  # the ratio only tends to 3/4
+
+
+def test_aggd_fit_moments_of_each_side():
+    """Left/right variances are the mean squares of the negative / non-negative samples, and a Gaussian's fitted
+    shape is ~2 with mean ~0 (float32 input, as the MSCN maps)."""
+    rng = np.random.default_rng(0)
+    # an asymmetric Gaussian (AGGD, alpha 2): each side holds a share of the mass proportional to its scale
+    x = np.concatenate([-np.abs(rng.normal(0, 0.5, 20_000)), np.abs(rng.normal(0, 2.0, 80_000))]).astype(np.float32)
+    alpha, _, sl2, sr2 = aggd_fit(x.reshape(200, 500))
+    assert sl2 == pytest.approx(float(np.mean(x[x < 0].astype(np.float64) ** 2)), rel=1e-5)
+    assert sr2 == pytest.approx(float(np.mean(x[x >= 0].astype(np.float64) ** 2)), rel=1e-5)
+    assert alpha == pytest.approx(2.0, abs=0.05)
+    alpha, mean, sl2, sr2 = aggd_fit(rng.normal(0, 1, (300, 300)).astype(np.float32))
+    assert alpha == pytest.approx(2.0, abs=0.05) and abs(mean) < 0.02 and sl2 == pytest.approx(sr2, rel=0.02)
