@@ -82,3 +82,19 @@ def test_pose_tracker_forgets_the_previous_clip(astronaut):
         [(p.x, p.y, p.visibility) for p in g.landmark] for g in again]
     with pytest.raises(ValueError, match="smooth_landmarks"):
         _mediapipe.track("pose", clip, **{**options, "smooth_landmarks": True})
+
+
+def test_landmarks_xy_equals_the_points_attributes(astronaut):
+    """FaceMesh's 478 points (x, y, z only: read from the wire bytes) and Pose's 33 (with visibility: read point
+    by point) come out exactly as their x and y attributes."""
+    import mediapipe as mp
+
+    frame = resize_short_side(astronaut, 192)
+    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True) as mesh:
+        face = mesh.process(frame).multi_face_landmarks[0]
+    with mp.solutions.pose.Pose(static_image_mode=True) as pose:
+        body = pose.process(frame).pose_landmarks
+    for points, n in ((face, 478), (body, 33)):
+        xy = _mediapipe.landmarks_xy(points)
+        assert xy.shape == (n, 2) and xy.dtype == np.float64
+        assert xy.tolist() == [[np.float32(p.x), np.float32(p.y)] for p in points.landmark]

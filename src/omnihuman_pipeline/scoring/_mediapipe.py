@@ -175,6 +175,28 @@ def pose_landmarks(clip: AnalysisClip, index: int, min_detection_confidence: flo
     return detect(clip, index, "pose", **pose_options(min_detection_confidence)).pose_landmarks
 
 
+# A NormalizedLandmarkList on the wire when each point holds just x, y, z (FaceMesh): per point the field-1 tag
+# (0x0a), the length (15), then tag + float32 for x (0x0d), y (0x15) and z (0x1d)
+_XYZ_POINT = np.dtype([("tag", "u1"), ("size", "u1"), ("tx", "u1"), ("x", "<f4"), ("ty", "u1"), ("y", "<f4"),
+                       ("tz", "u1"), ("z", "<f4")])
+_XYZ_TAGS = {"tag": 0x0A, "size": 15, "tx": 0x0D, "ty": 0x15, "tz": 0x1D}
+
+
+def landmarks_xy(landmark_list: Any) -> np.ndarray:
+    """The (x, y) of every point of a MediaPipe `NormalizedLandmarkList`, float64 [N, 2] in units of the frame.
+
+    Reads the message's wire bytes with one numpy view when every point holds exactly x, y and z (FaceMesh's
+    478: 0.01 instead of 0.2 ms a face for the attribute loop); otherwise (other fields set) reads the points.
+    """
+    raw = landmark_list.SerializeToString()
+    n = len(landmark_list.landmark)
+    if len(raw) == n * _XYZ_POINT.itemsize:
+        points = np.frombuffer(raw, _XYZ_POINT)
+        if all(np.all(points[field] == value) for field, value in _XYZ_TAGS.items()):
+            return np.stack([points["x"], points["y"]], axis=1).astype(np.float64)
+    return np.array([(p.x, p.y) for p in landmark_list.landmark], np.float64).reshape(n, 2)
+
+
 def grid_indices(n_frames: int, fps: float, grid_fps: float, max_frames: int) -> np.ndarray:
     """Frames at about `grid_fps` spread over the clip (segment centres), at most `max_frames`."""
     if n_frames <= 0:

@@ -230,8 +230,7 @@ def face_mesh_landmarks(frames: np.ndarray, max_faces: int) -> list[list[np.ndar
     h, w = frames.shape[1:3]
     results = _mediapipe.track("face_mesh", frames, static_image_mode=False, max_num_faces=max_faces,
                                refine_landmarks=True, min_detection_confidence=0.5, min_tracking_confidence=0.5)
-    return [[np.array([[p.x * w, p.y * h] for p in f.landmark]) for f in res.multi_face_landmarks or []]
-            for res in results]
+    return [[_mediapipe.landmarks_xy(f) * (w, h) for f in res.multi_face_landmarks or []] for res in results]
 
 
 def _resample_16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
