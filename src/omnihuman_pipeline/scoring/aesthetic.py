@@ -29,6 +29,7 @@ A frame without any spatial variation has n = 0 and scores 1.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -62,6 +63,21 @@ def colourfulness(rgb: np.ndarray) -> float:
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
 
 
+@functools.lru_cache(maxsize=8)
+def _spectrum_bands(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per frame size: the Hann window, each FFT bin's radial band (0 and len(edges): outside `SLOPE_BAND`), the
+    number of bins per band and the log band centres."""
+    window = np.outer(np.hanning(h), np.hanning(w))
+    fy, fx = np.meshgrid(np.fft.fftfreq(h), np.fft.fftfreq(w), indexing="ij")
+    edges = np.geomspace(*SLOPE_BAND, 12)
+    band = np.digitize(np.hypot(fy, fx).ravel(), edges)
+    counts = np.bincount(band, minlength=len(edges) + 1)[1 : len(edges)]
+    log_centres = np.log(np.sqrt(edges[:-1] * edges[1:]))
+    for a in (window, band, counts, log_centres):
+        a.setflags(write=False)
+    return window, band, counts, log_centres
+
+
 def spectral_slope(luma: np.ndarray) -> float:
     """Slope of log radial mean amplitude vs log spatial frequency; NaN for a flat image.
 
@@ -71,15 +87,10 @@ def spectral_slope(luma: np.ndarray) -> float:
     y = luma - luma.mean()
     if y.std() < 1e-6:
         return float("nan")
-    h, w = y.shape
-    amp = np.abs(np.fft.fft2(y * np.outer(np.hanning(h), np.hanning(w))))
-    fy, fx = np.meshgrid(np.fft.fftfreq(h), np.fft.fftfreq(w), indexing="ij")
-    radius = np.hypot(fy, fx).ravel()
-    edges = np.geomspace(*SLOPE_BAND, 12)
-    which = np.digitize(radius, edges)
-    means = np.array([amp.ravel()[which == i].mean() for i in range(1, len(edges))])
-    centres = np.sqrt(edges[:-1] * edges[1:])
-    return float(np.polyfit(np.log(centres), np.log(means + 1e-12), 1)[0])
+    window, band, counts, log_centres = _spectrum_bands(*y.shape)
+    amp = np.abs(np.fft.fft2(y * window)).ravel()
+    means = np.bincount(band, weights=amp, minlength=len(counts) + 2)[1 : len(counts) + 1] / counts
+    return float(np.polyfit(log_centres, np.log(means + 1e-12), 1)[0])
 
 
 def image_statistics(rgb: np.ndarray) -> dict[str, float]:
