@@ -35,9 +35,10 @@ Backends:
   | unsynced      |  — |  1 | 1.08 |
   | silent        |  — | NaN | 0.00 |
 
-  Cost: ~0.13-0.21 s per clip-second at 256 px on one CPU core (FaceMesh in tracking mode). FaceMesh
-  without `refine_landmarks` is 14 % faster but its lips are coarser: synced clips then score 1.9-3.2
-  instead of 3.3-4.0 (measured on the test clips), too close to unsynced ones, so the refined model stays.
+  Cost: ~0.08 s per clip-second on one CPU core (FaceMesh in tracking mode, ~3 ms a frame; the benchmark's 4-s
+  talking clips take 0.30-0.33 s). FaceMesh without `refine_landmarks` takes ~2.1 instead of ~2.9 ms a frame
+  but its lips are coarser: synced clips then score 1.9-3.2 instead of 3.3-4.0 (measured on the test clips),
+  too close to unsynced ones, so the refined model stays.
   These are synthetic faces whose mouths follow the loudness exactly; on real speech the
   mouth-loudness correlation is weaker, so real-video confidences will be lower. It is a
   proxy, never "Sync-C".
