@@ -94,6 +94,8 @@ def test_landmarks_xy_equals_the_points_attributes(astronaut):
         face = mesh.process(frame).multi_face_landmarks[0]
     with mp.solutions.pose.Pose(static_image_mode=True) as pose:
         body = pose.process(frame).pose_landmarks
+    assert len(face.SerializeToString()) == 478 * _mediapipe._XYZ_POINT.itemsize  # the wire-bytes path
+    assert len(body.SerializeToString()) != 33 * _mediapipe._XYZ_POINT.itemsize  # the point-by-point path
     for points, n in ((face, 478), (body, 33)):
         xy = _mediapipe.landmarks_xy(points)
         assert xy.shape == (n, 2) and xy.dtype == np.float64
