@@ -15,7 +15,8 @@ person, face visible: the lip-sync and pose scorers run), a coffee cup and a cat
 
 The floor is timed in three decoder settings (worker processes already started) and the fastest counts:
 "auto" (frame and slice threads), "default" (PyAV's default: FFmpeg picks a thread per CPU) and "single" (one
-decoder thread, as in the curate workers). Floor and curate run `--repeat` times (default 3), alternating, and
+decoder thread, as in the curate workers); each also with the workers bound to a CPU each ("+pinned"), as
+curate's are when they fill the machine. Floor and curate run `--repeat` times (default 3), alternating, and
 the medians are compared. Prints the ratio curate_wall / decode_wall (targets on 2 cores: <= 2.0 for the T
 filters, issue 3; <= 5.0 with all scorers, issue 4), seconds of video per wall second, and each stage's share of
 the workers' time; writes benchmarks/results/curate_speed.json.
@@ -121,6 +122,7 @@ def main() -> None:
     from omnihuman_pipeline.curation.run import run_curation
     from omnihuman_pipeline.datasets.media_folder import MediaFolderDataset
     from omnihuman_pipeline.datasets.result_shards import ResultShardsDataset
+    from omnihuman_pipeline.execution.executor import bind_to_next_cpu, cpus_to_pin, started_counter
     from omnihuman_pipeline.media.errors import USABLE
 
     params = load_params(args.profile)
@@ -142,16 +144,21 @@ def main() -> None:
     store = ResultShardsDataset(filepath=str(work / "shards"), media_dir=str(work / "clips")).load()
     config = CurateConfig.from_params(params["media"], params["scenes"], scorers, store.media_dir)
 
-    floors: dict[str, list[float]] = {mode: [] for mode in FLOOR_MODES}
+    # curate binds its workers to a CPU each when they fill the machine (`pin_cpus`); the floor is timed both ways
+    cpus = cpus_to_pin(args.workers)
+    placements = {"": None, "+pinned": cpus} if cpus else {"": None}
+    floors: dict[str, list[float]] = {mode + p: [] for p in placements for mode in FLOOR_MODES}
     curates: list[float] = []
     for _ in range(args.repeat):  # floor and curate alternate, so a slow spell of the machine hits both
         # 1. floor: decode every frame once, same parallelism; each decoder-thread setting, the fastest counts
-        with ProcessPoolExecutor(args.workers) as pool:
-            list(pool.map(decode_all_frames, paths[: args.workers]))  # start the workers outside the timing
-            for mode in FLOOR_MODES:
-                t0 = time.perf_counter()
-                floor_frames = sum(n for n, _ in pool.map(decode_all_frames, paths, [mode] * len(paths)))
-                floors[mode].append(time.perf_counter() - t0)
+        for placement, pinned in placements.items():
+            with ProcessPoolExecutor(args.workers, initializer=bind_to_next_cpu,
+                                     initargs=(pinned, started_counter() if pinned else None)) as pool:
+                list(pool.map(decode_all_frames, paths[: args.workers]))  # start the workers outside the timing
+                for mode in FLOOR_MODES:
+                    t0 = time.perf_counter()
+                    floor_frames = sum(n for n, _ in pool.map(decode_all_frames, paths, [mode] * len(paths)))
+                    floors[mode + placement].append(time.perf_counter() - t0)
         # 2. curate: the pipeline's per-video work and merge, from an empty store
         shutil.rmtree(work / "shards", ignore_errors=True)
         shutil.rmtree(work / "clips", ignore_errors=True)

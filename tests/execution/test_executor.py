@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from omnihuman_pipeline.execution import map_unordered
+from omnihuman_pipeline.execution.executor import cpus_to_pin
 
 
 class SquareWorker:
@@ -39,6 +40,49 @@ def test_local_executor_uses_worker_processes():
     """The process pool runs items outside the calling process."""
     pids = {res[1] for _, res in map_unordered(_make, range(6), executor="local", workers=2)}
     assert os.getpid() not in pids and 1 <= len(pids) <= 2
+
+
+def _affinity(item: int) -> tuple[int, frozenset[int]]:
+    return os.getpid(), frozenset(os.sched_getaffinity(0))
+
+
+class AffinityWorker:
+    """Reports the process and the CPUs it may run on."""
+
+    def setup(self) -> None:
+        pass
+
+    def __call__(self, item: int) -> tuple[int, frozenset[int]]:
+        return _affinity(item)
+
+
+@pytest.mark.parametrize(("allowed", "workers", "expected"), [
+    ({0, 1}, 2, [0, 1]),          # the workers fill the CPUs: one each
+    ({3, 5, 7}, 3, [3, 5, 7]),
+    ({0, 1, 2, 3}, 2, None),      # fewer workers than CPUs: the OS keeps them apart anyway
+    ({0, 1}, 3, None),            # more workers than CPUs: they must share
+    ({0}, 1, None),
+])
+def test_cpus_to_pin_only_when_the_workers_fill_the_cpus(monkeypatch, allowed, workers, expected):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(allowed))
+    assert cpus_to_pin(workers) == expected
+    assert cpus_to_pin(workers, pin_cpus=False) is None
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or not 2 <= len(os.sched_getaffinity(0)) <= 4,
+                    reason="needs 2-4 CPUs to fill with workers")
+def test_local_workers_filling_the_cpus_are_bound_one_to_each():
+    """With as many workers as CPUs, each worker process runs on a CPU of its own; `pin_cpus=False` leaves every
+    worker free to run anywhere."""
+    allowed = frozenset(os.sched_getaffinity(0))
+    n = len(allowed)
+    seen = dict(res for _, res in map_unordered(AffinityWorker, range(4 * n), executor="local", workers=n))
+    assert all(len(cpus) == 1 for cpus in seen.values())
+    assert set().union(*seen.values()) <= allowed and len(set(seen.values())) == len(seen)
+    free = dict(res for _, res in map_unordered(AffinityWorker, range(2 * n), executor="local", workers=n,
+                                                pin_cpus=False))
+    assert set(free.values()) == {allowed}
+    assert os.sched_getaffinity(0) == allowed  # the calling process is left as it was
 
 
 def test_unknown_executor_is_a_clear_error():
