@@ -56,9 +56,10 @@ def cpus_to_pin(workers: int, pin_cpus: bool = True) -> list[int] | None:
     """The CPUs to bind `workers` worker processes to, one each, or None to leave placement to the OS.
 
     Binding pays when the workers fill every CPU this process may use (`os.sched_getaffinity`): the OS otherwise
-    moves busy workers between cores, and each move costs the cache. Measured on 2 cores with 2 curate workers
-    (`run_curation` on the benchmark's 8 videos, alternating): 9.15 vs 9.55 s, medians of six, faster in all six
-    pairs. With fewer workers than CPUs, the OS keeps each on a core of its own anyway; with more, they must share.
+    moves busy workers between cores, and each move costs the cache. Measured on 2 cores with 2 curate workers on
+    the benchmark's 8 videos, bound and free alternating: `run_curation` 9.45 vs 10.05 s (medians of six, 5 of 6
+    pairs faster), the bare worker pool 9.15 vs 9.55 s (6 of 6). With fewer workers than CPUs, the OS keeps each on
+    a core of its own anyway; with more, they must share.
     """
     if not pin_cpus or not hasattr(os, "sched_getaffinity"):
         return None
