@@ -42,10 +42,6 @@ def test_local_executor_uses_worker_processes():
     assert os.getpid() not in pids and 1 <= len(pids) <= 2
 
 
-def _affinity(item: int) -> tuple[int, frozenset[int]]:
-    return os.getpid(), frozenset(os.sched_getaffinity(0))
-
-
 class AffinityWorker:
     """Reports the process and the CPUs it may run on."""
 
@@ -53,7 +49,7 @@ class AffinityWorker:
         pass
 
     def __call__(self, item: int) -> tuple[int, frozenset[int]]:
-        return _affinity(item)
+        return os.getpid(), frozenset(os.sched_getaffinity(0))
 
 
 @pytest.mark.parametrize(("allowed", "workers", "expected"), [
