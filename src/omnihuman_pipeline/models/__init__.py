@@ -3,6 +3,7 @@
 from .attention import ATTENTION_BACKENDS, JointAttention, attention
 from .audio_adapter import AudioAdapter, FrameAudioCrossAttention
 from .config import PRESETS, OmniHumanConfig
+from .export import ModelCard, ModelFolderError, load_model_folder, read_model_card, save_model_folder
 from .latent_layout import (
     TokenLayout,
     audio_token_index,
@@ -25,6 +26,8 @@ __all__ = [
     "FrameAudioCrossAttention",
     "JointAttention",
     "LoadReport",
+    "ModelCard",
+    "ModelFolderError",
     "MMDiTBlock",
     "OmniHumanConfig",
     "OmniHumanTransformer",
@@ -37,11 +40,14 @@ __all__ = [
     "count_parameters",
     "latent_frame_loss_mask",
     "latent_to_pixel_frames",
+    "load_model_folder",
     "load_pretrained_t2v",
     "motion_latent_frames",
     "num_latent_frames",
     "num_pixel_frames",
     "parameter_counts",
     "pixel_to_latent_frame",
+    "read_model_card",
+    "save_model_folder",
     "video_rope",
 ]
