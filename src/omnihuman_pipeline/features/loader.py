@@ -82,11 +82,30 @@ class _Reader:
             "text_mask": read["text"]["mask"].bool(),
             "pose": pose,
             "pose_keypoints": read["pose"] or None,
+            "pose_render": _render_settings(entries["pose"].meta) if entries["pose"] is not None else None,
             "eligible_T": bool(row["eligible_T"]), "eligible_A": bool(row["eligible_A"]),
             "eligible_P": bool(row["eligible_P"]),
             "n_frames": int(row["n_frames"]), "ref_frame": int(row["ref_frame"]),
             "backends": json.loads(row["backends"]),
         }
+
+
+def _render_settings(meta: dict) -> dict[str, Any]:
+    return {"width": meta["width"], "height": meta["height"], **meta["render"]}
+
+
+def render_pose_window(record: dict[str, Any], frames: range | list[int]) -> torch.Tensor:
+    """Skeleton maps of some frames of a record read with ``render_pose=False``: uint8 [3, len(frames), H, W].
+
+    Equal to ``record["pose"][:, frames]`` of the same clip read with ``render_pose=True``, at the cost
+    of drawing only the frames asked for.
+    """
+    keypoints, settings = record["pose_keypoints"], dict(record["pose_render"])
+    index = list(frames)
+    width, height = settings.pop("width"), settings.pop("height")
+    maps = render_pose_maps(keypoints["body"].numpy()[index], keypoints["hands"].numpy()[index], width, height,
+                            **settings)
+    return torch.from_numpy(maps).permute(3, 0, 1, 2)
 
 
 class FeatureDataset(Dataset):
@@ -186,4 +205,4 @@ def collate_records(batch: list[dict[str, Any]]) -> dict[str, Any]:
 def describe_record(record: dict[str, Any]) -> dict[str, Any]:
     """Shapes and dtypes of a record (for logs and reports)."""
     return {k: (list(v.shape), str(v.dtype).removeprefix("torch.")) if isinstance(v, torch.Tensor) else v
-            for k, v in record.items() if k not in ("pose_keypoints",) and not isinstance(v, np.ndarray)}
+            for k, v in record.items() if k not in ("pose_keypoints", "pose_render") and not isinstance(v, np.ndarray)}

@@ -13,6 +13,7 @@ from .latent_layout import (
     num_latent_frames,
     num_pixel_frames,
     pixel_to_latent_frame,
+    window_pixel_frames,
 )
 from .mmdit import MMDiTBlock, OmniHumanTransformer, count_parameters, parameter_counts
 from .pose_guider import PoseGuider
@@ -50,4 +51,5 @@ __all__ = [
     "read_model_card",
     "save_model_folder",
     "video_rope",
+    "window_pixel_frames",
 ]

@@ -77,6 +77,30 @@ def motion_latent_frames(
     return frames
 
 
+def window_pixel_frames(start_latent: int, num_latent: int, factor: int = VAE_TEMPORAL_FACTOR) -> range:
+    """The pixel frames that drive a window of latent frames [start, start + T) of a longer clip.
+
+    The model reads ``1 + factor * (T - 1)`` frames of audio / pose per T latent frames, the first
+    latent frame standing on one pixel frame as the causal VAE's frame 0 does. A window that starts
+    at latent ``s >= 1`` (a continuation after motion frames) therefore stands its first latent frame
+    on that frame's last pixel frame ``factor * s`` (its other pixel frames are still within the
+    audio tokens' ±window): frames ``factor * s`` … ``factor * (s + T - 1)``. For s = 0 this is the
+    whole clip's own alignment, frames 0 … ``factor * (T - 1)``. Training windows and generated
+    segments use this one rule, so their conditions line up the same way.
+
+    Args:
+        start_latent: index s of the window's first latent frame in the clip.
+        num_latent: latent frames T in the window.
+        factor: VAE temporal compression.
+
+    Returns:
+        The pixel frame indices, ``1 + factor * (T - 1)`` of them.
+    """
+    if start_latent < 0 or num_latent < 1:
+        raise ValueError(f"bad window: start {start_latent}, {num_latent} latent frames")
+    return range(factor * start_latent, factor * (start_latent + num_latent - 1) + 1)
+
+
 def audio_token_index(
     num_latent: int, num_audio_frames: int, window: int, factor: int = VAE_TEMPORAL_FACTOR
 ) -> tuple[Tensor, Tensor]:

@@ -1,0 +1,66 @@
+"""``python -m omnihuman_pipeline.training --stage <namespace> [--env <profile>]``: one stage, outside ``kedro run``.
+
+The entry ``torchrun`` / SLURM launch once per process for multi-GPU or multi-node training (Kedro's
+runner does not spawn DDP processes). It runs the very node of the train pipeline (or an ablation
+pipeline) whose namespace is ``--stage``: its inputs are loaded from the Kedro catalog of ``--env``,
+and rank 0 saves its outputs through the catalog, so the files are the ones ``kedro run`` writes::
+
+    torchrun --nproc_per_node 8 -m omnihuman_pipeline.training --stage stage2 --env cluster
+    srun python -m omnihuman_pipeline.training --stage stage3 --env cluster   # SLURM, one task per GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+LAUNCHER_ENV = "OMNIHUMAN_LAUNCHER"
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m omnihuman_pipeline.training", description=__doc__.splitlines()[0])
+    parser.add_argument("--stage", required=True, help="namespace of the stage node, e.g. stage2")
+    parser.add_argument("--env", default="base", help="Kedro environment (profile): base | tiny | gpu | cluster")
+    parser.add_argument("--pipeline", default="train", help="pipeline holding the stage (train or an ablation)")
+    parser.add_argument("--project", default=".", help="Kedro project folder")
+    parser.add_argument("--params", default=None, help="runtime parameters, as kedro run --params (a.b=1,c=2)")
+    return parser.parse_args(argv)
+
+
+def _runtime_params(text: str | None) -> dict:
+    if not text:
+        return {}
+    import yaml
+
+    return {key.strip(): yaml.safe_load(value) for key, value in (item.split("=", 1) for item in text.split(","))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    os.environ[LAUNCHER_ENV] = "module"
+    os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from kedro.framework.project import pipelines
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    project = Path(args.project).resolve()
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env=args.env, runtime_params=_runtime_params(args.params)) as session:
+        catalog = session.load_context().catalog
+        nodes = pipelines[args.pipeline].only_nodes_with_namespaces([args.stage]).nodes
+        if len(nodes) != 1:
+            names = sorted({n.namespace for n in pipelines[args.pipeline].nodes if n.namespace})
+            raise SystemExit(f"--stage {args.stage}: expected one node, found {len(nodes)}; stages: {names}")
+        node = nodes[0]
+        outputs = node.func(*[catalog.load(name) for name in node.inputs])
+        if int(os.environ.get("RANK", 0)) == 0 and outputs[0] is not None:
+            for name, value in zip(node.outputs, outputs, strict=True):
+                catalog.save(name, value)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,230 @@
+"""Typed views of ``parameters_train.yml``: the shared ``train`` group and one group per stage.
+
+``train`` holds what every stage shares (model preset, data windows, optimizer, flow matching, EMA,
+trainer, the Principle 2 ratios); ``stage1`` … ``stage3`` (and the ablation variants) hold what a
+stage changes: the conditions it trains, its step budget, its T-only fraction and, optionally,
+ratios of its own. Unknown keys are errors, so a typo never silently trains with a default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from omnihuman_pipeline.training.conditions import DRIVING, Ratios
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Network size and execution.
+
+    Attributes:
+        preset: ``tiny`` | ``base`` | ``paper``: width, depth and heads. Channels come from the features.
+        overrides: any other :class:`~omnihuman_pipeline.models.OmniHumanConfig` fields to set.
+        attention_backend: ``sdpa`` | ``math``.
+        gradient_checkpointing: recompute each block in the backward pass.
+    """
+
+    preset: str = "base"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    attention_backend: str = "sdpa"
+    gradient_checkpointing: bool = False
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """Training windows and the validation split.
+
+    Attributes:
+        window_latent_frames: noisy latent frames per sample (21 -> 81 pixel frames, 3.2 s at 25 fps).
+        motion_probability: share of samples whose window starts late enough to carry motion frames
+            (the latents of the 5 pixel frames just before it, paper §3.2/§3.4).
+        batch_size: samples per device per micro-batch (one latent shape per batch).
+        num_workers: DataLoader worker processes.
+        val_fraction: share of videos held out for validation (by ``video_id``).
+        val_min_videos: at least this many validation videos (when the data allows).
+        val_samples_per_task: fixed validation windows per clip and task.
+        seed: seed of the split, the sampling plan and the noise.
+    """
+
+    window_latent_frames: int = 21
+    motion_probability: float = 0.5
+    batch_size: int = 1
+    num_workers: int = 4
+    val_fraction: float = 0.05
+    val_min_videos: int = 1
+    val_samples_per_task: int = 2
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class OptimizerSettings:
+    """AdamW with a linear warm-up (paper §4.1: lr 5e-5, weight decay 0.01, gradient clip 1.0).
+
+    Attributes:
+        lr: peak learning rate.
+        weight_decay: decoupled weight decay.
+        betas: Adam betas.
+        eps: Adam epsilon.
+        warmup_steps: linear warm-up from 0 to ``lr`` over these optimizer steps.
+        grad_clip: gradient norm clip (0: off).
+        global_batch_size: samples per optimizer step over all devices (paper: 256); the micro-batches
+            are accumulated to reach it.
+    """
+
+    lr: float = 5e-5
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    warmup_steps: int = 1000
+    grad_clip: float = 1.0
+    global_batch_size: int = 256
+
+
+@dataclass(frozen=True)
+class FlowSettings:
+    """Training noise levels (see ``flow_matching.py``); sampling reuses ``shift``.
+
+    Attributes:
+        scheme: ``logit_normal`` | ``uniform``.
+        mean: logit-normal location.
+        std: logit-normal scale.
+        shift: resolution shift of the sigmas (1: none).
+    """
+
+    scheme: str = "logit_normal"
+    mean: float = 0.0
+    std: float = 1.0
+    shift: float = 3.0
+
+
+@dataclass(frozen=True)
+class EmaSettings:
+    """Exponential moving average of the weights (what ``model.safetensors`` holds).
+
+    Attributes:
+        decay: EMA decay; 0 turns the EMA off (the trained weights are exported).
+        warmup: use ``min(decay, (1 + n) / (10 + n))`` at update n, so short runs are not dominated
+            by the initial weights.
+    """
+
+    decay: float = 0.9999
+    warmup: bool = True
+
+
+@dataclass(frozen=True)
+class TrainerSettings:
+    """Lightning ``Trainer`` settings.
+
+    Attributes:
+        accelerator: ``auto`` | ``cpu`` | ``gpu``.
+        devices: ``auto`` or a count.
+        num_nodes: nodes (multi-node through torchrun / SLURM).
+        strategy: ``auto`` | ``ddp`` | ``fsdp`` | any Lightning strategy name.
+        precision: ``auto`` (``bf16-mixed`` on GPU, ``32-true`` on CPU) or a Lightning precision.
+        val_every_n_steps: validation interval in optimizer steps (0: only at the end).
+        checkpoint_every_n_steps: ``last.ckpt`` interval in optimizer steps.
+        log_every_n_steps: logging interval in optimizer steps.
+        deterministic: ``torch.use_deterministic_algorithms`` (exact resume on CPU).
+        progress_bar: show Lightning's progress bar.
+    """
+
+    accelerator: str = "auto"
+    devices: int | str = "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str = "auto"
+    val_every_n_steps: int = 1000
+    checkpoint_every_n_steps: int = 500
+    log_every_n_steps: int = 10
+    deterministic: bool = False
+    progress_bar: bool = True
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The shared ``train`` group."""
+
+    model: ModelSettings = field(default_factory=ModelSettings)
+    data: DataSettings = field(default_factory=DataSettings)
+    optimizer: OptimizerSettings = field(default_factory=OptimizerSettings)
+    flow: FlowSettings = field(default_factory=FlowSettings)
+    ema: EmaSettings = field(default_factory=EmaSettings)
+    trainer: TrainerSettings = field(default_factory=TrainerSettings)
+    ratios: Ratios = field(default_factory=Ratios)
+    overwrite: bool = False
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any] | None) -> TrainSettings:
+        params = dict(params or {})
+        parts = {"model": ModelSettings, "data": DataSettings, "optimizer": OptimizerSettings,
+                 "flow": FlowSettings, "ema": EmaSettings, "trainer": TrainerSettings, "ratios": Ratios}
+        _check_keys(cls.__name__, params, set(parts) | {"overwrite"})
+        built = {name: _build(kind, params.get(name)) for name, kind in parts.items()}
+        return cls(**built, overwrite=bool(params.get("overwrite", False)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class StageSettings:
+    """One training stage (``parameters_train.yml: stage1`` …).
+
+    Attributes:
+        name: the stage's name (its namespace, e.g. ``stage2``).
+        conditions: driving conditions it trains, from ``text``, ``audio``, ``pose`` (the reference
+            image is always on).
+        max_steps: optimizer steps.
+        t_only_fraction: Principle 1: share of the T-only clips (eligible for none of the stage's
+            audio/pose conditions) kept in the mix as text + image tasks.
+        ratios: this stage's training ratios (None: ``train.ratios``).
+        init: stage 1 only: ``scratch`` or ``t2v`` (a text-to-video checkpoint, weights key ``mmdit_t2v``).
+        index: the stage's number in the model card (1, 2, 3).
+    """
+
+    name: str
+    conditions: tuple[str, ...]
+    max_steps: int
+    t_only_fraction: float = 1.0
+    ratios: Ratios | None = None
+    init: str = "scratch"
+    index: int = 1
+
+    @classmethod
+    def from_params(cls, name: str, params: dict[str, Any]) -> StageSettings:
+        params = dict(params or {})
+        _check_keys(f"stage {name}", params, {f.name for f in fields(cls)} - {"name"})
+        conditions = tuple(params.pop("conditions", ("text",)))
+        unknown = set(conditions) - set(DRIVING)
+        if unknown:
+            raise KeyError(f"stage {name}: unknown conditions {sorted(unknown)}; choose from {DRIVING}")
+        if params.get("init", "scratch") not in ("scratch", "t2v", "previous"):
+            raise ValueError(f"stage {name}: init must be scratch | t2v | previous, got {params['init']!r}")
+        ratios = params.pop("ratios", None)
+        return cls(name=name, conditions=tuple(c for c in DRIVING if c in conditions),
+                   ratios=None if ratios is None else _build(Ratios, ratios), **params)
+
+    def effective_ratios(self, train: TrainSettings) -> Ratios:
+        """The stage's ratios: its own where given, else the shared ones."""
+        return self.ratios or train.ratios
+
+    def card_conditions(self) -> tuple[str, ...]:
+        """Conditions recorded in the model card (``models.export.CONDITIONS`` order, image included)."""
+        return tuple(c for c in ("text", "image", "audio", "pose") if c == "image" or c in self.conditions)
+
+    def with_overrides(self, **changes: Any) -> StageSettings:
+        return replace(self, **changes)
+
+
+def _check_keys(owner: str, values: dict[str, Any], known: set[str]) -> None:
+    unknown = set(values) - known
+    if unknown:
+        raise KeyError(f"unknown {owner} settings {sorted(unknown)}; known: {sorted(known)}")
+
+
+def _build(cls, values: dict[str, Any] | None):
+    values = dict(values or {})
+    _check_keys(cls.__name__, values, {f.name for f in fields(cls)})
+    typed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return cls(**typed)

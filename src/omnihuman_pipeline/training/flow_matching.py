@@ -1,0 +1,94 @@
+"""Rectified flow / flow matching (paper §3.1 builds on an MMDiT T2V model trained this way).
+
+Conventions (SD3, Wan): sigma in (0, 1) is the noise level and the model's ``timestep`` input;
+``x_t = (1 - sigma) * x_0 + sigma * eps`` and the model predicts the velocity ``eps - x_0``, so
+sampling integrates from sigma = 1 (noise) to 0 (data). Training sigmas come from a logit-normal
+distribution, optionally shifted towards noise for large latents (SD3's resolution shift, Wan's
+``shift``): ``sigma' = s * sigma / (1 + (s - 1) * sigma)``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+SIGMA_SCHEMES = ("logit_normal", "uniform")
+
+
+def shift_sigmas(sigmas: Tensor, shift: float) -> Tensor:
+    """Resolution shift ``s * sigma / (1 + (s - 1) * sigma)``; identity for ``shift == 1``.
+
+    Args:
+        sigmas: noise levels in [0, 1].
+        shift: s > 0; s > 1 moves mass towards noise.
+
+    Returns:
+        Shifted noise levels, same shape, still in [0, 1] and monotone in ``sigmas``.
+    """
+    if shift <= 0:
+        raise ValueError(f"shift must be > 0, got {shift}")
+    return shift * sigmas / (1 + (shift - 1) * sigmas)
+
+
+def sample_sigmas(n: int, generator: torch.Generator, *, scheme: str = "logit_normal", mean: float = 0.0,
+                  std: float = 1.0, shift: float = 1.0) -> Tensor:
+    """Training noise levels.
+
+    Args:
+        n: how many.
+        generator: the seeded source of randomness (CPU).
+        scheme: ``logit_normal`` (sigmoid of N(mean, std^2), SD3's default) or ``uniform``.
+        mean: location of the logit-normal.
+        std: scale of the logit-normal.
+        shift: resolution shift applied after sampling (see :func:`shift_sigmas`).
+
+    Returns:
+        [n] float32 sigmas in (0, 1).
+    """
+    if scheme == "logit_normal":
+        u = torch.sigmoid(mean + std * torch.randn(n, generator=generator))
+    elif scheme == "uniform":
+        u = torch.rand(n, generator=generator)
+    else:
+        raise ValueError(f"unknown sigma scheme {scheme!r}; choose one of {SIGMA_SCHEMES}")
+    return shift_sigmas(u, shift)
+
+
+def add_noise(x0: Tensor, noise: Tensor, sigmas: Tensor) -> Tensor:
+    """``x_t = (1 - sigma) x_0 + sigma eps`` with one sigma per sample.
+
+    Args:
+        x0: [B, ...] clean latents.
+        noise: [B, ...] standard normal noise.
+        sigmas: [B] noise levels.
+
+    Returns:
+        [B, ...] noisy latents.
+    """
+    s = sigmas.to(x0.dtype).reshape(-1, *([1] * (x0.ndim - 1)))
+    return (1 - s) * x0 + s * noise
+
+
+def velocity_target(x0: Tensor, noise: Tensor) -> Tensor:
+    """The flow-matching regression target ``eps - x_0`` (d x_t / d sigma)."""
+    return noise - x0
+
+
+def flow_loss(pred: Tensor, target: Tensor, frame_mask: Tensor | None = None) -> Tensor:
+    """Per-sample mean squared error over the frames that carry a loss.
+
+    Args:
+        pred: [B, C, T, H, W] predicted velocity.
+        target: [B, C, T, H, W] target velocity.
+        frame_mask: bool [T] or [B, T]; False frames (reference, motion) are excluded. None: all frames.
+
+    Returns:
+        [B] float32 losses.
+    """
+    err = (pred.float() - target.float()).pow(2).mean(dim=(1, 3, 4))  # [B, T]
+    if frame_mask is None:
+        return err.mean(dim=1)
+    mask = frame_mask.to(err.device).expand_as(err).float()
+    if (mask.sum(dim=1) == 0).any():
+        raise ValueError("a sample has no frame that carries a loss")
+    return (err * mask).sum(dim=1) / mask.sum(dim=1)

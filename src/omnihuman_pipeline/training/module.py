@@ -1,0 +1,151 @@
+"""The LightningModule of omni-conditions training: one flow-matching step shared by train and val.
+
+The network is built outside and injected (lightning-hydra-template style), with an optimizer
+factory and an optional scheduler factory. Losses are logged in total and per task, the task of a
+sample being its strongest active condition (``image`` = no driving condition, the CFG null;
+``text``; ``audio``; ``pose``). The samples seen per task are part of the checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+
+from omnihuman_pipeline.training.flow_matching import add_noise, flow_loss, velocity_target
+
+TASKS = ("image", "text", "audio", "pose")
+RECENT_STEPS = 50  # micro-batches averaged in the report's recent training losses
+
+
+def model_inputs(net: nn.Module, batch: dict[str, Any], noisy: Tensor) -> dict[str, Any]:
+    """The network's keyword arguments for a collated batch (conditions the net lacks are left out)."""
+    config = net.config
+    inputs: dict[str, Any] = {
+        "noisy_latents": noisy, "timestep": batch["sigma"], "text_emb": batch["text"],
+        "text_mask": batch["text_mask"], "text_on": batch["text_on"], "ref_latents": batch["ref_latents"],
+        "motion_latents": batch.get("motion_latents"),
+    }
+    if config.with_audio and "audio" in batch:
+        inputs["audio_feats"], inputs["audio_on"] = batch["audio"], batch["audio_on"]
+    if config.with_pose and "pose" in batch:
+        inputs["pose_maps"] = batch["pose"].float() / 127.5 - 1.0  # uint8 skeleton RGB -> [-1, 1]
+        inputs["pose_on"] = batch["pose_on"]
+    return inputs
+
+
+class OmniHumanModule(L.LightningModule):
+    """Flow-matching training of an :class:`~omnihuman_pipeline.models.OmniHumanTransformer`.
+
+    Args:
+        net: the network.
+        optimizer: ``params -> Optimizer``.
+        scheduler: ``optimizer -> LRScheduler`` stepped every optimizer step, or None.
+        gradient_checkpointing: recompute blocks in the backward pass.
+    """
+
+    def __init__(self, net: nn.Module, optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer],
+                 scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
+                 gradient_checkpointing: bool = False) -> None:
+        super().__init__()
+        self.save_hyperparameters(logger=False, ignore=["net", "optimizer", "scheduler"])
+        self.net = net
+        self.net.enable_gradient_checkpointing(gradient_checkpointing)
+        self._optimizer, self._scheduler = optimizer, scheduler
+        self.task_counts = torch.zeros(len(TASKS), dtype=torch.long)  # this rank's samples per task
+        self.skipped_clips: set[str] = set()
+        self.initial_val: dict[str, float] = {}
+        self._recent: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=RECENT_STEPS))
+
+    def forward(self, **inputs: Any) -> Tensor:
+        return self.net(**inputs)
+
+    def model_step(self, batch: dict[str, Any]) -> Tensor:
+        """Per-sample flow-matching losses [B] of a batch (noise and sigma come with the batch)."""
+        x0, noise = batch["latents"], batch["noise"]
+        noisy = add_noise(x0, noise, batch["sigma"])
+        pred = self.net(**model_inputs(self.net, batch, noisy))
+        return flow_loss(pred, velocity_target(x0, noise))
+
+    def _log_tasks(self, split: str, losses: Tensor, tasks: list[str], **kwargs: Any) -> None:
+        for task in TASKS:
+            picked = [i for i, t in enumerate(tasks) if t == task]
+            if picked:
+                self.log(f"{split}/loss_{task}", losses[picked].mean(), batch_size=len(picked), **kwargs)
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        losses = self.model_step(batch)
+        loss = losses.mean()
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(losses))
+        self._log_tasks("train", losses.detach(), batch["task"])
+        for task, n in Counter(batch["task"]).items():
+            self.task_counts[TASKS.index(task)] += n
+        self._recent["total"].append(float(loss.detach()))
+        for task in set(batch["task"]):
+            picked = [i for i, t in enumerate(batch["task"]) if t == task]
+            self._recent[task].append(float(losses[picked].detach().mean()))
+        self.skipped_clips.update(batch.get("skipped", []))
+        return loss
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        losses = self.model_step(batch)
+        self.log("val/loss", losses.mean(), prog_bar=True, batch_size=len(losses), sync_dist=True)
+        self._log_tasks("val", losses, batch["task"], sync_dist=True)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        optimizer = self._optimizer(self.net.parameters())
+        if self._scheduler is None:
+            return {"optimizer": optimizer}
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": self._scheduler(optimizer), "interval": "step", "frequency": 1}}
+
+    def recent_losses(self) -> dict[str, float]:
+        """Mean training loss per task over the last ``RECENT_STEPS`` micro-batches that had it (this rank)."""
+        return {k: round(sum(v) / len(v), 6) for k, v in sorted(self._recent.items()) if v}
+
+    # -- what the checkpoint keeps besides weights and optimizer (every rank's counts) --------------
+    def gathered_counts(self) -> list[list[int]]:
+        """Samples per task of every rank: [world][len(TASKS)] (collective under DDP)."""
+        counts = self.all_gather(self.task_counts.to(self.device))
+        return counts.reshape(-1, len(TASKS)).tolist()
+
+    def gathered_skipped(self) -> list[str]:
+        """Clips that failed to read, over all ranks (collective under DDP)."""
+        mine = sorted(self.skipped_clips)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            everyone: list[list[str]] = [[] for _ in range(torch.distributed.get_world_size())]
+            torch.distributed.all_gather_object(everyone, mine)
+            return sorted({c for part in everyone for c in part})
+        return mine
+
+    def samples_seen(self) -> dict[str, int]:
+        """Samples per task over all ranks (collective under DDP)."""
+        total = [sum(col) for col in zip(*self.gathered_counts(), strict=True)]
+        return {task: int(n) for task, n in zip(TASKS, total, strict=True)}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["omnihuman"] = {"task_counts": self.gathered_counts(), "skipped_clips": self.gathered_skipped(),
+                                   "initial_val": self.initial_val, "recent": {k: list(v) for k, v in self._recent.items()}}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("omnihuman", {})
+        per_rank = state.get("task_counts", [[0] * len(TASKS)])
+        rank = self.global_rank if self._trainer is not None else 0
+        if len(per_rank) > rank and (self._trainer is None or len(per_rank) == self.trainer.world_size):
+            self.task_counts = torch.tensor(per_rank[rank], dtype=torch.long)
+        else:  # resumed on another number of ranks: rank 0 carries the totals
+            total = [sum(col) for col in zip(*per_rank, strict=True)] if rank == 0 else [0] * len(TASKS)
+            self.task_counts = torch.tensor(total, dtype=torch.long)
+        self.skipped_clips = set(state.get("skipped_clips", []))
+        self.initial_val = dict(state.get("initial_val", {}))
+        for key, values in state.get("recent", {}).items():
+            self._recent[key].extend(values)
+
+
+def warmup_lambda(warmup_steps: int) -> Callable[[int], float]:
+    """Linear warm-up to 1 over ``warmup_steps`` optimizer steps, then constant."""
+    return lambda step: min(1.0, (step + 1) / max(1, warmup_steps))

@@ -1,0 +1,407 @@
+"""Train one stage end to end: model from the features, hand-off, Lightning fit, report, export.
+
+The Kedro node (``pipelines/train``) and the module entry (``python -m omnihuman_pipeline.training``,
+what ``torchrun`` / SLURM launch for many GPUs or nodes) both call :func:`train_stage`.
+
+Resume: the stage's run folder keeps ``last.ckpt`` and ``run.json`` (a fingerprint of everything
+the run depends on: settings, features, the weights it started from). A rerun with the same
+fingerprint resumes from ``last.ckpt`` (weights, optimizer, LR schedule, EMA, data position, task
+counts); a finished stage resumes at its last step and only re-exports. Another fingerprint, or
+``train.overwrite: true``, starts the stage over.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import pandas as pd
+import torch
+
+from omnihuman_pipeline.datasets.model_folder import ModelFolder, RunFolder, TrainedModel
+from omnihuman_pipeline.features.config import stable_hash
+from omnihuman_pipeline.features.shards import FeatureStore
+from omnihuman_pipeline.models import (
+    LoadReport,
+    ModelCard,
+    OmniHumanConfig,
+    OmniHumanTransformer,
+    load_pretrained_t2v,
+)
+from omnihuman_pipeline.models.export import WEIGHTS_FILE
+from omnihuman_pipeline.training.config import StageSettings, TrainSettings
+from omnihuman_pipeline.training.data import OmniDataModule, TrainingDataError, audio_shape
+from omnihuman_pipeline.training.ema import EMA
+from omnihuman_pipeline.training.module import TASKS, OmniHumanModule, warmup_lambda
+
+logger = logging.getLogger(__name__)
+
+LAST_CKPT, RUN_FILE = "last.ckpt", "run.json"
+
+
+class TrainingSetupError(ValueError):
+    """The stage cannot start as configured (weights that do not fit, a launch that cannot work, …)."""
+
+
+@dataclass
+class StageOutcome:
+    """What a stage returns: the model for its folder (None on non-zero ranks) and its report."""
+
+    model: TrainedModel | None
+    report: dict[str, Any]
+
+
+# --------------------------------------------------------------------------------------------------
+# The model from the features
+# --------------------------------------------------------------------------------------------------
+def feature_dims(index: pd.DataFrame) -> dict[str, int]:
+    """Channels the features impose on the model: latent channels, text width, audio layers and width."""
+    ok = index[index["status"] == "ok"]
+    dims = {}
+    for field, column in (("in_channels", "latent_channels"), ("text_dim", "text_dim")):
+        values = sorted(set(ok[column].dropna().astype(int)))
+        if len(values) != 1:
+            raise TrainingDataError(f"features.parquet has {column} values {values}; one feature config per index")
+        dims[field] = values[0]
+    try:
+        dims["audio_layers"], dims["audio_dim"] = audio_shape(ok)
+    except TrainingDataError:
+        pass  # no audio anywhere: only matters to stages that train audio (checked with the data)
+    return dims
+
+
+def feature_backends(index: pd.DataFrame) -> dict[str, str]:
+    """Backend per feature kind of the index's clips (one per kind; kinds a clip lacks are None there)."""
+    seen: dict[str, set[str]] = {}
+    for backends in index.loc[index["status"] == "ok", "backends"]:
+        for kind, name in json.loads(backends).items():
+            if name is not None:
+                seen.setdefault(kind, set()).add(name)
+    mixed = {k: sorted(v) for k, v in seen.items() if len(v) > 1}
+    if mixed:
+        raise TrainingDataError(f"the features index mixes backends {mixed}; re-run the features pipeline")
+    return {k: v.pop() for k, v in sorted(seen.items())}
+
+
+def model_config(index: pd.DataFrame, settings: TrainSettings, stage: StageSettings) -> OmniHumanConfig:
+    """The stage's architecture: the preset's size, channels from the features, branches from the stage."""
+    dims = feature_dims(index)
+    return OmniHumanConfig.from_preset(
+        settings.model.preset, **{**settings.model.overrides, **dims,
+                                  "with_audio": "audio" in stage.conditions, "with_pose": "pose" in stage.conditions})
+
+
+# --------------------------------------------------------------------------------------------------
+# Hand-off
+# --------------------------------------------------------------------------------------------------
+SIZE_FIELDS = ("hidden_size", "num_layers", "num_heads", "patch_size", "mlp_ratio", "rope_axes_dim")
+FEATURE_FIELDS = ("in_channels", "text_dim", "audio_layers", "audio_dim")
+
+
+def check_handoff(previous: ModelCard, config: OmniHumanConfig, backends: Mapping[str, str], source: str) -> None:
+    """The previous weights fit the new stage: same size, same feature channels and backends."""
+    for names, what in ((SIZE_FIELDS, "train.model"), (FEATURE_FIELDS, "the features")):
+        diff = {n: (getattr(previous.config, n), getattr(config, n)) for n in names
+                if getattr(previous.config, n) != getattr(config, n)
+                and not (n.startswith("audio") and not (previous.config.with_audio and config.with_audio))}
+        if diff:
+            detail = ", ".join(f"{n}: {a} in {source} vs {b} from {what}" for n, (a, b) in diff.items())
+            raise TrainingSetupError(f"{source} does not fit this stage ({detail})")
+    mismatch = {k: (previous.feature_backends.get(k), v) for k, v in backends.items()
+                if previous.feature_backends.get(k) not in (None, v)}
+    if mismatch:
+        detail = ", ".join(f"{k}: {a} in {source} vs {b} in features.parquet" for k, (a, b) in mismatch.items())
+        raise TrainingSetupError(f"{source} was trained on other features ({detail})")
+
+
+def initialise(net: OmniHumanTransformer, stage: StageSettings, init: ModelFolder | Path | None,
+               backends: Mapping[str, str]) -> dict[str, Any]:
+    """Load the stage's starting weights into ``net`` and say what was loaded and what is new."""
+    from safetensors.torch import load_file
+
+    if isinstance(init, ModelFolder):
+        check_handoff(init.card, net.config, backends, str(init.path))
+        report = load_pretrained_t2v(net, load_file(str(init.path / WEIGHTS_FILE)))
+        return _handoff(str(init.path), f"stage {init.card.stage}", report)
+    if stage.init == "t2v":
+        if init is None:
+            raise TrainingSetupError(
+                f"{stage.name}.init is t2v but no text-to-video checkpoint is configured: set mmdit_t2v in "
+                "conf/local/weights.yml or OMNIHUMAN_WEIGHTS_MMDIT_T2V, or use init: scratch")
+        state = load_file(str(init)) if str(init).endswith(".safetensors") else torch.load(
+            init, map_location="cpu", weights_only=True)
+        report = load_pretrained_t2v(net, state.get("state_dict", state) if isinstance(state, dict) else state)
+        if not report.loaded:
+            raise TrainingSetupError(f"{init}: no tensor matches the OmniHuman MMDiT ({report.summary()})")
+        return _handoff(str(init), "text-to-video checkpoint", report)
+    if stage.init == "previous":
+        raise TrainingSetupError(f"{stage.name} starts from the previous stage, but no model folder was given")
+    return _handoff("scratch", "fresh initialisation", LoadReport(newly_initialized=list(net.state_dict())))
+
+
+def _handoff(source: str, kind: str, report: LoadReport) -> dict[str, Any]:
+    return {"source": source, "kind": kind, "summary": report.summary(), **asdict(report)}
+
+
+# --------------------------------------------------------------------------------------------------
+# The trainer
+# --------------------------------------------------------------------------------------------------
+def resolve_precision(settings: TrainSettings) -> str:
+    """``auto``: bf16-mixed on a GPU, 32-true on CPU."""
+    precision = settings.trainer.precision
+    if precision != "auto":
+        return precision
+    gpu = settings.trainer.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    return "bf16-mixed" if gpu else "32-true"
+
+
+def check_launch(settings: TrainSettings, launcher: str) -> None:
+    """Many processes come from torchrun / SLURM or the module entry, never from inside ``kedro run``."""
+    t = settings.trainer
+    many = t.num_nodes > 1 or (isinstance(t.devices, int) and t.devices > 1) or str(t.devices).isdigit() and int(
+        t.devices) > 1
+    if launcher == "kedro" and many and "WORLD_SIZE" not in os.environ:
+        raise TrainingSetupError(
+            "multi-process training is launched outside kedro run: torchrun --nproc_per_node <gpus> "
+            "-m omnihuman_pipeline.training --stage <name> --env <profile> (see README, Scaling out)")
+    if t.strategy.startswith("fsdp") and settings.ema.decay > 0:
+        raise TrainingSetupError("the EMA keeps an unsharded copy of the weights: use strategy ddp, or set "
+                                 "train.ema.decay: 0 with fsdp")
+
+
+def _step_logger_class():
+    from dvclive.lightning import DVCLiveLogger
+    from lightning.pytorch.utilities import rank_zero_only
+
+    class _StepLogger(DVCLiveLogger):
+        """DVCLive's Lightning logger, keeping Lightning's step 0 (DVCLive reads a falsy step as "next")."""
+
+        @rank_zero_only
+        def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None, sync: bool | None = False) -> None:
+            if step == 0:
+                self.experiment.step = -1  # DVCLive adds one when the step is falsy
+            super().log_metrics(metrics, step, sync)
+
+    return _StepLogger
+
+
+def StepLogger(**kwargs: Any):  # noqa: N802 - builds the class lazily so dvclive is imported only when training
+    """A DVCLive logger for Lightning that records metrics at Lightning's own steps (step 0 included)."""
+    return _step_logger_class()(**kwargs)
+
+
+def build_trainer(settings: TrainSettings, run: RunFolder, max_steps: int, resume: bool) -> L.Trainer:
+    """The Lightning trainer with checkpoints, EMA, DVCLive and a progress bar."""
+    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+
+    t = settings.trainer
+    callbacks: list[Any] = [
+        ModelCheckpoint(dirpath=run.path, filename="step{step:08d}", save_last=True, save_top_k=0,
+                        every_n_train_steps=t.checkpoint_every_n_steps, auto_insert_metric_name=False),
+        LearningRateMonitor(logging_interval="step"),
+    ]
+    if settings.ema.decay > 0:
+        callbacks.append(EMA(settings.ema.decay, settings.ema.warmup))
+    if t.progress_bar:
+        callbacks.append(TQDMProgressBar(refresh_rate=max(1, t.log_every_n_steps)))
+    live = StepLogger(dir=str(run.log_dir), save_dvc_exp=False, dvcyaml=False, resume=resume, report=None)
+    return L.Trainer(
+        accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
+        precision=resolve_precision(settings), max_steps=max_steps, gradient_clip_val=settings.optimizer.grad_clip or None,
+        logger=live, callbacks=callbacks, enable_progress_bar=t.progress_bar, enable_model_summary=False,
+        log_every_n_steps=t.log_every_n_steps, deterministic=t.deterministic, use_distributed_sampler=False,
+        check_val_every_n_epoch=None, num_sanity_val_steps=0,
+        default_root_dir=str(run.path),
+    )
+
+
+def accumulation(global_batch: int, micro_batch: int, world_size: int) -> int:
+    """Micro-batches per optimizer step so that ``micro × world × accumulation`` reaches the global batch."""
+    per_step = micro_batch * world_size
+    accumulate = max(1, math.ceil(global_batch / per_step))
+    if accumulate * per_step != global_batch:
+        logger.warning("global batch %d is not a multiple of %d (micro-batch × devices): using %d",
+                       global_batch, per_step, accumulate * per_step)
+    return accumulate
+
+
+def run_fingerprint(settings: TrainSettings, stage: StageSettings, index: pd.DataFrame, init: Any) -> str:
+    """Hash of what the run depends on (not how it is executed)."""
+    executed = {"trainer": {"progress_bar", "devices", "num_nodes", "strategy", "accelerator", "log_every_n_steps",
+                            "val_every_n_steps", "checkpoint_every_n_steps"},
+                "data": {"num_workers"}}
+    values = settings.to_dict()
+    for group, keys in executed.items():
+        values[group] = {k: v for k, v in values[group].items() if k not in keys}
+    values.pop("overwrite")
+    ok = index[index["status"] == "ok"]
+    source = (init.card.training.get("fingerprint", str(init.path)) if isinstance(init, ModelFolder)
+              else str(init) if init else None)
+    return stable_hash({"settings": values, "stage": asdict(stage), "init": source,
+                        "features": sorted(zip(ok["clip_id"], ok["config_hash"], strict=True))}, length=16)
+
+
+def resume_checkpoint(run: RunFolder, fingerprint: str, overwrite: bool) -> Path | None:
+    """``last.ckpt`` when it belongs to this exact run and overwrite is off, else None (read-only)."""
+    last, record = run.path / LAST_CKPT, run.path / RUN_FILE
+    previous = json.loads(record.read_text()).get("fingerprint") if record.is_file() else None
+    return last if last.is_file() and not overwrite and previous == fingerprint else None
+
+
+def start_over(run: RunFolder, fingerprint: str) -> None:
+    """Clear the stage's checkpoints and logs and record the new run's fingerprint (rank 0 only)."""
+    if (run.path / LAST_CKPT).is_file():
+        logger.warning("%s: settings, features or start weights changed (or overwrite is set): starting over",
+                       run.path)
+    for old in [*run.path.glob("*.ckpt"), run.log_dir]:
+        if old.is_dir():
+            shutil.rmtree(old)
+        elif old.exists():
+            old.unlink()
+    run.log_dir.mkdir(parents=True, exist_ok=True)
+    tmp = run.path / f".{RUN_FILE}.tmp"
+    tmp.write_text(json.dumps({"fingerprint": fingerprint}))
+    tmp.replace(run.path / RUN_FILE)
+
+
+# --------------------------------------------------------------------------------------------------
+# One stage
+# --------------------------------------------------------------------------------------------------
+def train_stage(index: pd.DataFrame, store: FeatureStore, run: RunFolder, init: ModelFolder | Path | None,
+                train: Mapping[str, Any], stage: Mapping[str, Any], *, name: str,
+                features: Mapping[str, Any] | None = None, clips: pd.DataFrame | None = None,
+                launcher: str | None = None) -> StageOutcome:
+    """Train a stage and return its exported model and report.
+
+    Args:
+        index: the features index.
+        store: the feature shards.
+        run: the stage's checkpoint and log folders.
+        init: the previous stage's model folder, a text-to-video checkpoint file, or None.
+        train: the shared ``train`` parameters.
+        stage: this stage's parameters.
+        name: the stage's name (``stage1`` …).
+        features: the features parameters (recorded in the model card).
+        clips: the curate clips table (names the rules that excluded clips in errors).
+        launcher: ``kedro`` or ``module`` (only the module entry may start several processes itself); None
+            reads ``OMNIHUMAN_LAUNCHER`` (set by the module entry), else ``kedro``.
+
+    Returns:
+        The model (None on ranks other than 0) and the report (``report.json``).
+    """
+    t0 = time.perf_counter()
+    settings, spec = TrainSettings.from_params(dict(train)), StageSettings.from_params(name, dict(stage))
+    check_launch(settings, launcher or os.environ.get("OMNIHUMAN_LAUNCHER", "kedro"))
+    config = model_config(index, settings, spec)
+    backends = feature_backends(index)
+    fingerprint = run_fingerprint(settings, spec, index, init)
+
+    L.seed_everything(settings.data.seed, workers=True, verbose=False)
+    net = OmniHumanTransformer(config, backend=settings.model.attention_backend)
+    handoff = initialise(net, spec, init, backends)
+    o = settings.optimizer
+    module = OmniHumanModule(
+        net, optimizer=partial(torch.optim.AdamW, lr=o.lr, weight_decay=o.weight_decay, betas=o.betas, eps=o.eps),
+        scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, warmup_lambda(o.warmup_steps)),
+        gradient_checkpointing=settings.model.gradient_checkpointing)
+
+    # every rank reads the same decision off the shared folder before rank 0 changes it
+    resume = resume_checkpoint(run, fingerprint, settings.overwrite)
+    if resume is None and _is_rank_zero():
+        start_over(run, fingerprint)
+    trainer = build_trainer(settings, run, spec.max_steps, resume=resume is not None)
+    accumulate = accumulation(o.global_batch_size, settings.data.batch_size, trainer.world_size)
+    datamodule = OmniDataModule(
+        index, store, conditions=spec.conditions, ratios=spec.effective_ratios(settings),
+        t_only_fraction=spec.t_only_fraction, data=settings.data, flow=asdict(settings.flow),
+        with_audio=config.with_audio, with_pose=config.with_pose, total_micro_batches=spec.max_steps * accumulate,
+        clips=clips)
+    datamodule.trainer = trainer
+    datamodule.setup("fit")
+    # accumulation and the validation interval (in micro-batches) depend on the world size the trainer found
+    trainer.accumulate_grad_batches = accumulate
+    every = settings.trainer.val_every_n_steps
+    trainer.val_check_interval = (every * accumulate) if every else spec.max_steps * accumulate + 1
+    if not datamodule.val_plans:
+        trainer.limit_val_batches = 0
+
+    if resume is None and datamodule.val_plans:
+        module.initial_val = _val_losses(trainer.validate(module, datamodule=datamodule, verbose=False))
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume else None)
+    for callback in trainer.callbacks:
+        if isinstance(callback, EMA):
+            callback.copy_to(module)
+    final_val = _val_losses(trainer.validate(module, datamodule=datamodule, verbose=False)) \
+        if datamodule.val_plans else {}
+    samples = module.samples_seen()
+    ranks = _gather({"rank": trainer.global_rank, "train_shards": datamodule.train_shards,
+                     "weights_sha": weights_checksum(module.net)})
+    skipped = {**datamodule.skipped, **{c: "unreadable tensors" for c in module.gathered_skipped()}}
+    report = {
+        "stage": spec.name, "index": spec.index, "conditions": list(spec.card_conditions()),
+        "ratios": asdict(spec.effective_ratios(settings)), "t_only_fraction": spec.t_only_fraction,
+        "steps": int(trainer.global_step), "max_steps": spec.max_steps, "resumed": resume is not None,
+        "global_batch_size": accumulate * settings.data.batch_size * trainer.world_size,
+        "micro_batch_size": settings.data.batch_size, "accumulate": accumulate, "world_size": trainer.world_size,
+        "samples_seen": samples, "ranks": ranks,
+        "weights_in_sync": len({r["weights_sha"] for r in ranks}) == 1, "clips": {"train": len(datamodule.train_clips), "val": len(datamodule.val_clips),
+                                           "skipped": skipped, "mix_rank0": datamodule.mix},
+        "val_loss_start": module.initial_val, "val_loss": final_val,
+        "train_loss_recent": module.recent_losses(), "handoff": handoff["summary"],
+        "model": {"preset": settings.model.preset, "parameters": sum(p.numel() for p in net.parameters())},
+        "precision": resolve_precision(settings), "wall_s": round(time.perf_counter() - t0, 2),
+        "fingerprint": fingerprint,
+    }
+    if not trainer.is_global_zero:
+        return StageOutcome(None, report)
+    card = ModelCard(config, spec.index, spec.card_conditions(), features=dict(features or {}),
+                     feature_backends=backends, flow=asdict(settings.flow),
+                     training={"fingerprint": fingerprint, "stage": spec.name, "steps": report["steps"],
+                               "samples_seen": samples, "init": handoff["source"]})
+    state = {k: v.detach().cpu() for k, v in module.net.state_dict().items()}
+    logger.info("%s: %d steps, samples per task %s, val loss %s", spec.name, report["steps"], samples, final_val)
+    return StageOutcome(TrainedModel(state, card, handoff), report)
+
+
+def _val_losses(results: list[dict[str, float]]) -> dict[str, float]:
+    merged: dict[str, float] = {}
+    for part in results:
+        merged.update({k.removeprefix("val/"): round(float(v), 6) for k, v in part.items() if k.startswith("val/")})
+    return merged
+
+
+def weights_checksum(net: torch.nn.Module) -> str:
+    """Blake2b of every parameter's bytes (ranks of a DDP run must agree)."""
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=8)
+    for name, value in sorted(net.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(value.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _gather(value: dict[str, Any]) -> list[dict[str, Any]]:
+    """``value`` of every rank (a collective under torch.distributed, else just this one)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        everyone: list[Any] = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(everyone, value)
+        return everyone
+    return [value]
+
+
+def _is_rank_zero() -> bool:
+    return int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", 0))) == 0
+
+
+__all__ = ["StageOutcome", "TASKS", "TrainingSetupError", "train_stage"]
