@@ -7,7 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from omnihuman_pipeline.metrics.base import MetricResult, bootstrap_indices, mean_with_interval, percentile_interval
+from omnihuman_pipeline.metrics.base import (
+    MetricResult,
+    bootstrap_indices,
+    mean_with_interval,
+    percentile_interval,
+)
 
 
 def test_percentile_interval_by_hand():
