@@ -53,20 +53,27 @@ def syncnet_file(tmp_path_factory):
     return path
 
 
-def test_syncnet_metric_is_the_curate_procedure(syncnet_file, talking_head, speech):
-    """Through the suite with random official-layout weights: Sync-C / Sync-D / offset of the real talking head equal
-    the curate `syncnet` backend's conf / dists_min / offset on the same clip."""
-    from omnihuman_pipeline.scoring.base import AnalysisClip
+def test_syncnet_metric_is_the_curate_procedure(syncnet_file, talking_head, speech, monkeypatch):
+    """Through the suite with random official-layout weights, on the real talking head: the metric runs the curate
+    backend's `lipsync.run_syncnet` once and reports its conf / min / offset as Sync-C / Sync-D / sync_offset."""
+    calls = []
+    real_run = lipsync.run_syncnet
 
+    def spy(net, clip, **kwargs):
+        calls.append((net, clip, kwargs))
+        calls.append(real_run(net, clip, **kwargs))
+        return calls[-1]
+
+    monkeypatch.setattr(lipsync, "run_syncnet", spy)
     item = VideoItem("carphone", talking_head[:36], audio=speech[: 36 * 640], sample_rate=16_000)
     rows, results = evaluate([item], {"metrics": ["sync"], "weights": {"syncnet": str(syncnet_file)}})
+    (net, clip, kwargs), found = calls
+    assert isinstance(net, lipsync._syncnet_module("SyncNetModel").S) and clip.frames is item.generated
+    assert kwargs["vshift"] == 15 and found.error is None and found.curve.shape == (31,)
     by_name = {r.name: r for r in results}
-    assert set(by_name) == {"sync_c", "sync_d", "sync_offset"} and all(r.status == "ok" for r in results)
-    curate = lipsync.SyncNetSync(weights_path=str(syncnet_file)).score(
-        AnalysisClip(item.generated, 25.0, item.audio, 16_000))
-    assert by_name["sync_c"].value == pytest.approx(curate.extra["conf"])
-    assert by_name["sync_d"].value == pytest.approx(curate.extra["dists_min"])
-    assert by_name["sync_offset"].value == curate.extra["offset"]
+    assert all(r.status == "ok" and r.n == 1 for r in results)
+    assert (by_name["sync_c"].value, by_name["sync_d"].value) == (found.conf, found.min_dist)
+    assert by_name["sync_offset"].value == found.offset and -15 <= found.offset <= 15
     assert set(rows["backend"]) == {"syncnet"} and (rows["status"] == "ok").all()
 
 

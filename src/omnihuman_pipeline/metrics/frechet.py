@@ -5,8 +5,9 @@
 `frechet_distance` is the computation FID papers use (TTUR / pytorch-fid / StyleGAN-V): `scipy.linalg.sqrtm` of the
 product, with pytorch-fid's numerical fixes (eps on the diagonals when the product is singular, the real part when
 rounding leaves a tiny imaginary one). `frechet_distance_eigh` gets the same trace from the eigenvalues of the
-symmetric PSD matrix S1^½ S2 S1^½ (same spectrum as S1 S2), which is 10-20x faster on 2048-d covariances and never
-complex: the bootstrap uses it, where the distance is recomputed for every resample.
+symmetric PSD matrix S1^½ S2 S1^½ (same spectrum as S1 S2): equal to 1e-7 relative, never complex, and much faster
+(2048-d features, 500 per set, 2 CPU cores: 2.0 s against 56.5 s for sqrtm). The bootstrap uses it, since it
+recomputes the distance for every resample.
 Covariances are unbiased (`np.cov`, ddof 1), as in pytorch-fid and StyleGAN-V.
 """
 

@@ -133,12 +133,12 @@ def load_qalign(path: str | None = None, device: str = "cpu", dtype: str | None 
     Raises:
         WeightsNotFoundError: no folder; the message names it, the setting and where it is published.
     """
+    from omnihuman_pipeline import weights
+
+    folder = weights.resolve(WEIGHTS_KEY, path)  # before the heavy imports: a missing folder is reported at once
     import torch
     import transformers
 
-    from omnihuman_pipeline import weights
-
-    folder = weights.resolve(WEIGHTS_KEY, path)
     torch_dtype = getattr(torch, dtype or ("float16" if str(device).startswith("cuda") else "float32"))
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     processor = transformers.CLIPImageProcessor.from_pretrained(str(folder), local_files_only=True)
