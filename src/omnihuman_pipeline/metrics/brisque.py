@@ -48,6 +48,7 @@ class BrisqueMetric:
         from omnihuman_pipeline.scoring.quality import brisque_score
 
         self.setup()
+        # frames at `sample_fps`, each scored at its own resolution; flat frames (NaN) left out of the mean
         idx = sample_indices(len(item.generated), item.fps, self.sample_fps, len(item.generated))
         scores = np.array([brisque_score(item.generated[i], self._model) for i in idx])
         ok = scores[np.isfinite(scores)]

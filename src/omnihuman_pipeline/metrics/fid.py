@@ -142,6 +142,7 @@ class FID:
         if len(item.generated) == 0:
             raise MetricFailure("no_generated_frames")
         self.setup()
+        # steps 1-3 on both videos; step 4, the distance, is the suite's, over all videos of the test set
         feats = [inception_features(self._net, _frames(v, self.max_frames), device=self.device,
                                     batch_size=self.batch_size) for v in (item.generated, item.real)]  # fmt: skip
         return feats[0], feats[1]

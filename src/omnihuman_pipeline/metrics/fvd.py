@@ -109,9 +109,11 @@ class FVD:
         """(generated [k, 400], real [k', 400]) I3D features of one test video's clips."""
         if item.real is None or len(item.real) == 0:
             raise MetricFailure("no_real_frames")
+        # 1. 16-frame clips of both videos
         clips = [video_clips(v, CLIP_FRAMES, self.max_clips) for v in (item.generated, item.real)]
         if min(len(c) for c in clips) == 0:
             raise MetricFailure(f"too_short (< {CLIP_FRAMES} frames)")
         self.setup()
+        # 2-3. StyleGAN-V's detector call -> 400-d features (step 4, the distance, is the suite's, over all videos)
         gen, real = (i3d_features(self._net, c, device=self.device, batch_size=self.batch_size) for c in clips)
         return gen, real

@@ -87,9 +87,12 @@ def hand_keypoint_variance(hands_px: np.ndarray, detected: np.ndarray,
 
 def _score(arrays: dict[str, np.ndarray], scores: np.ndarray, detected: np.ndarray, names: tuple[str, str],
            min_confidence: float) -> VideoScore:
+    # 1. a video without a detected hand has no HKC / HKV (portrait framing): a per-video failure, not a zero
     if not detected.any():
         raise MetricFailure("no_hands")
+    # 2. HKC over the detected (frame, hand) pairs
     hkc = hand_keypoint_confidence(scores, detected)
+    # 3. HKV over time, positions in pixels of the generated frames
     hkv = hand_keypoint_variance(_pose.to_pixels(arrays["hands"], arrays["frame_size"]), detected, min_confidence)
     return VideoScore({names[0]: hkc, names[1]: hkv}, n=int(detected.any(-1).sum()),
                       extra={"frames": float(len(detected)), "hand_share": float(detected.any(-1).mean())})

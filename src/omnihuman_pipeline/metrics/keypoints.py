@@ -45,10 +45,13 @@ def average_keypoint_distance(generated: np.ndarray, real: np.ndarray, frame_siz
         (AKD in px, number of frames that entered); NaN and 0 when no frame has a joint visible in both.
     """
     gen_px, real_px = _pose.to_pixels(generated, frame_size), _pose.to_pixels(real, frame_size)
+    # 2. joints visible in both frames
     both = (np.nan_to_num(gen_px[..., 2], nan=0.0) >= min_confidence)
     both &= np.nan_to_num(real_px[..., 2], nan=0.0) >= min_confidence
     both &= np.isfinite(gen_px[..., :2]).all(-1) & np.isfinite(real_px[..., :2]).all(-1)
+    # 3. their pixel distances, averaged per frame
     dist = np.linalg.norm(np.nan_to_num(gen_px[..., :2] - real_px[..., :2]), axis=-1)  # [T, J]
+    # 4. over the frames that share a joint
     frames = both.any(-1)
     if not frames.any():
         return math.nan, 0

@@ -153,14 +153,18 @@ def qalign_scores(qa: QAlignModel, frames: np.ndarray, task: str, *, device: str
     """Steps 1-4 on uint8 RGB frames [N, H, W, 3] -> float64 [N] scores in [1, 5] for task "iqa" | "ase"."""
     import torch
 
+    # 1. the prompt, image token included
     ids = torch.tensor(prompt_ids(qa.tokenizer, task), device=device)[None]
     fill = tuple(int(m * 255) for m in qa.image_processor.image_mean)
     out = []
     with torch.inference_mode():
         for i in range(0, len(frames), batch_size):
+            # 2. square with the mean colour, then the checkpoint's CLIP preprocessing
             squares = [expand_to_square(f, fill) for f in frames[i : i + batch_size]]
             pixels = qa.image_processor.preprocess(squares, return_tensors="pt")["pixel_values"]
+            # 3. next-token logits of the five level words
             logits = qa.model(ids.repeat(len(squares), 1), images=pixels.to(device, qa.dtype))["logits"]
+            # 4. expected level
             out.append(level_score(logits[:, -1, qa.level_ids].float().cpu().numpy()))
     return np.concatenate(out) if out else np.zeros(0)
 

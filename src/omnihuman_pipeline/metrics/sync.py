@@ -8,7 +8,8 @@ Procedure (`scoring.lipsync.run_syncnet`, the same code the curate `syncnet` bac
 3. the mean Euclidean distance between video window t and audio window t + j - 15 for j = 0..30 (zero vectors
    outside the audio) gives the distance curve over ±`VSHIFT` frames;
 4. **Sync-C** = median(curve) - min(curve) (syncnet_python's `conf`), **Sync-D** = min(curve) (its `minval`), and
-   `sync_offset` = 15 - argmin(curve) frames (positive: audio leads the video).
+   `sync_offset` = 15 - argmin(curve) frames (positive: audio leads the video). Set values are means over
+   videos (for `sync_offset`, a drift check: a well-synced model averages near 0).
 
 Offline default without SyncNet weights: the curate proxy `mouth_envelope` (FaceMesh mouth opening x audio loudness
 over the same ±15 frames, calibrated to SyncNet-like magnitudes; see `scoring.lipsync`), reported as
