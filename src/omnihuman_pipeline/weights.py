@@ -39,8 +39,10 @@ KNOWN_WEIGHTS: dict[str, WeightSpec] = {
         WeightSpec("vae", "a diffusers causal video VAE folder", "huggingface.co/Wan-AI/Wan2.1-T2V-1.3B-Diffusers"),
         WeightSpec("text_encoder", "a T5/CLIP text encoder folder for transformers", "huggingface.co/google/umt5-xxl"),
         WeightSpec("inception_fid", "pt_inception-2015-12-05-6726825d.pth",
-                   "github.com/toshas/torch-fidelity/releases (FID Inception weights)"),
-        WeightSpec("i3d_fvd", "i3d_torchscript.pt", "github.com/songweig/StyleGAN-V (FVD I3D torchscript)"),
+                   "github.com/mseitzer/pytorch-fid/releases (tag fid_weights; torch-fidelity's "
+                   "weights-inception-2015-12-05-6726825d.pth has the same key layout)"),
+        WeightSpec("i3d_fvd", "i3d_torchscript.pt",
+                   "github.com/universome/stylegan-v (the Dropbox link in src/metrics/frechet_video_distance.py)"),
         WeightSpec("qalign", "a q-align checkpoint folder", "huggingface.co/q-future/one-align"),
         WeightSpec("captioner", "a vision-language captioning model folder for transformers",
                    "huggingface.co (e.g. a LLaVA/Qwen-VL checkpoint)"),

@@ -243,14 +243,20 @@ def _resample_16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     return resample_poly(np.asarray(audio, np.float64), AUDIO_SR // g, int(sample_rate) // g)
 
 
-def _check_clip(clip: AnalysisClip, backend: str) -> Score | None:
+def clip_problem(clip: AnalysisClip) -> str | None:
+    """Why a clip cannot be scored for lip sync ("no_audio", "fps_not_25", "too_short"), else None."""
     if clip.audio is None or len(clip.audio) == 0:
-        return Score.failed(backend, "no_audio")
+        return "no_audio"
     if abs(clip.fps - VIDEO_FPS) > 1e-3:
-        return Score.failed(backend, "fps_not_25")
+        return "fps_not_25"
     if len(clip.frames) < 2 * VSHIFT + VIDEO_WINDOW:
-        return Score.failed(backend, "too_short")
+        return "too_short"
     return None
+
+
+def _check_clip(clip: AnalysisClip, backend: str) -> Score | None:
+    problem = clip_problem(clip)
+    return None if problem is None else Score.failed(backend, problem)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -433,6 +439,55 @@ def syncnet_embeddings(
     return torch.cat(v_out).double().numpy(), torch.cat(a_out).double().numpy()
 
 
+@dataclass(frozen=True)
+class SyncNetResult:
+    """syncnet_python's `evaluate` read-out for one clip.
+
+    Attributes:
+        offset: frames, `vshift - argmin(curve)` (positive: audio leads); NaN for a flat curve or an error.
+        conf: `median(curve) - min(curve)`: what papers report as Sync-C.
+        min_dist: `min(curve)`: what papers report as Sync-D.
+        curve: [2*vshift + 1] mean embedding distance per shift (empty on error).
+        face_frames: share of frames with a face (NaN when the clip was rejected before face detection).
+        error: "no_audio", "fps_not_25", "too_short", "no_face" or None.
+    """
+
+    offset: float
+    conf: float
+    min_dist: float
+    curve: np.ndarray
+    face_frames: float
+    error: str | None = None
+
+
+def syncnet_readout(video: np.ndarray, audio: np.ndarray, vshift: int = VSHIFT) -> tuple[float, float, float, np.ndarray]:
+    """Distance curve of [N, D] video/audio window embeddings and its read-out: (offset, conf, min, curve [2v+1])."""
+    curve = syncnet_distances(video, audio, vshift).mean(0)
+    offset, conf, lo = offset_and_confidence(curve, vshift)
+    return offset, conf, lo, curve
+
+
+def run_syncnet(net, clip: AnalysisClip, *, vshift: int = VSHIFT, device: str = "cpu", batch_size: int = 20,
+                min_face_frames: float = 0.5) -> SyncNetResult:
+    """The whole SyncNet procedure on one clip (25 fps frames, audio at any rate): FaceMesh face track ->
+    224x224 crops, 16 kHz MFCCs -> window embeddings -> distance curve over ±`vshift` -> offset, conf, min.
+
+    The curate `syncnet` backend and the Sync-C / Sync-D metric both call this, so they cannot drift apart.
+    """
+    problem = clip_problem(clip)
+    if problem is not None:
+        return SyncNetResult(math.nan, math.nan, math.nan, np.zeros(0), math.nan, problem)
+    faces = face_mesh_landmarks(clip.frames, max_faces=1)
+    face_frames = float(np.mean([len(f) > 0 for f in faces]))
+    if face_frames < min_face_frames:
+        return SyncNetResult(math.nan, math.nan, math.nan, np.zeros(0), face_frames, "no_face")
+    crops = face_crops(clip.frames, face_tracks(faces)[0])
+    mfcc = mfcc_frames(_resample_16k(clip.audio, clip.sample_rate))
+    video, audio = syncnet_embeddings(net, crops, mfcc, device=device, batch_size=batch_size)
+    offset, conf, lo, curve = syncnet_readout(video, audio, vshift)
+    return SyncNetResult(offset, conf, lo, curve, face_frames)
+
+
 @dataclass
 class SyncNetSync:
     """SyncNet lip sync (real backend): syncnet_python's `evaluate` on FaceMesh face crops.
@@ -460,22 +515,13 @@ class SyncNetSync:
             self._net = load_syncnet(self.weights_path, self.device)
 
     def score(self, clip: AnalysisClip) -> Score:
-        bad = _check_clip(clip, self.backend)
-        if bad is not None:
-            return bad
         self.setup()
-        faces = face_mesh_landmarks(clip.frames, max_faces=1)
-        face_frames = float(np.mean([len(f) > 0 for f in faces]))
-        if face_frames < self.min_face_frames:
-            return Score.failed(self.backend, "no_face", face_frames=face_frames)
-        crops = face_crops(clip.frames, face_tracks(faces)[0])
-        mfcc = mfcc_frames(_resample_16k(clip.audio, clip.sample_rate))
-        video, audio = syncnet_embeddings(
-            self._net, crops, mfcc, device=self.device, batch_size=self.batch_size
-        )
-        curve = syncnet_distances(video, audio, self.vshift).mean(0)
-        offset, conf, lo = offset_and_confidence(curve, self.vshift)
-        return sync_score(self.backend, offset, conf, lo, curve, face_frames, 1, 0)
+        found = run_syncnet(self._net, clip, vshift=self.vshift, device=self.device, batch_size=self.batch_size,
+                            min_face_frames=self.min_face_frames)
+        if found.error is not None:
+            extra = {} if math.isnan(found.face_frames) else {"face_frames": found.face_frames}
+            return Score.failed(self.backend, found.error, **extra)
+        return sync_score(self.backend, found.offset, found.conf, found.min_dist, found.curve, found.face_frames, 1, 0)
 
 
 SYNC_BACKENDS: dict[str, type] = {"mouth_envelope": MouthEnvelopeSync, "syncnet": SyncNetSync}
