@@ -50,7 +50,7 @@ def test_batched_branches_equal_sequential_passes(model_factory, guidance, mask)
 
 
 def test_pose_is_on_in_every_branch_and_only_text_and_audio_switch(model_factory):
-    """The forward sees pose_on all True and identical pose maps per branch; text/audio follow null/text/full."""
+    """The forward sees pose_on all True and identical pose features per branch; text/audio follow null/text/full."""
     model = model_factory()
     seen = {}
 
@@ -65,8 +65,20 @@ def test_pose_is_on_in_every_branch_and_only_text_and_audio_switch(model_factory
         handle.remove()
     assert denoiser.branches == (NULL, TEXT, FULL)
     assert seen["pose_on"].tolist() == [True, True, True]
-    assert all(torch.equal(seen["pose_maps"][i], seen["pose_maps"][0]) for i in range(3))
+    assert seen["pose_maps"] is None
+    assert all(torch.equal(seen["pose_feats"][i], seen["pose_feats"][0]) for i in range(3))
     assert seen["text_on"].tolist() == [False, True, True] and seen["audio_on"].tolist() == [False, False, True]
+
+
+def test_pose_features_computed_once_equal_the_pose_maps_path(model_factory):
+    """The denoiser's once-per-segment pose features give the model's own pose-maps forward to 1e-6."""
+    model = model_factory()
+    cond, x = conditions(model), noisy(model)
+    cached = GuidedDenoiser(model, cond, Guidance(scale=1.0)).branch_velocities(x, 0.4)[FULL]
+    with torch.no_grad():
+        direct = model(x, torch.tensor([0.4]), cond.text_emb, cond.text_mask, cond.ref_latents, cond.motion_latents,
+                       cond.audio_feats, cond.pose_maps)
+    torch.testing.assert_close(cached, direct, rtol=0, atol=1e-6)
 
 
 def test_pose_switch_changes_the_prediction_so_guiding_it_would_matter(model_factory):

@@ -40,7 +40,7 @@ def test_motion_latents_are_the_latents_of_the_last_five_frames():
 
 
 class Recorder(torch.nn.Module):
-    """Wraps the model and keeps the motion latents, audio and pose each forward receives."""
+    """Wraps the model and keeps the motion latents, audio and pose features each forward receives."""
 
     def __init__(self, model):
         super().__init__()
@@ -50,8 +50,12 @@ class Recorder(torch.nn.Module):
     def config(self):
         return self.model.config
 
+    @property
+    def pose_guider(self):
+        return self.model.pose_guider
+
     def forward(self, **kwargs):
-        self.calls.append({k: kwargs[k] for k in ("motion_latents", "audio_feats", "pose_maps")})
+        self.calls.append({k: kwargs[k] for k in ("motion_latents", "audio_feats", "pose_feats")})
         return self.model(**kwargs)
 
 
@@ -74,5 +78,6 @@ def test_segments_continue_from_the_previous_last_latents_with_their_own_audio_a
         frames = plan.slice(k)
         for call in model.calls[k * steps:(k + 1) * steps]:
             assert torch.equal(call["audio_feats"][0], audio[frames])
-            assert torch.equal(call["pose_maps"][0], pose[:, frames])
+            with torch.no_grad():
+                assert torch.equal(call["pose_feats"][0], model.pose_guider(pose[:, frames][None])[0])
             assert (call["motion_latents"] is None) == (k == 0)
