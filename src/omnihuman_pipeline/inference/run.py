@@ -50,6 +50,7 @@ from omnihuman_pipeline.models.latent_layout import num_latent_frames
 logger = logging.getLogger(__name__)
 
 VIDEO_FPS, AUDIO_SR = 25, 16_000
+PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}  # autocast dtype of the model's forward (CUDA)
 DEFAULT_SEGMENT_FRAMES = 97  # used when the card's frame rule has no cap (max_frames 0): ~3.9 s
 RESULT_COLUMNS = [
     "job", "status", "error", "checkpoint", "stage", "drive", "conditions", "seed", "steps", "cfg_form", "cfg",
@@ -143,6 +144,8 @@ class GenerateSettings:
         settings = cls(**values)
         if settings.on_error not in ("record", "raise"):
             raise ValueError(f"on_error must be 'record' or 'raise', got {settings.on_error!r}")
+        if settings.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {settings.precision!r}")
         return settings
 
 
@@ -348,7 +351,7 @@ def generate_video(job: GenerationJob, settings: GenerateSettings, caption: Mapp
         bar.set_postfix(segment=f"{segment + 1}/{len(plan.frames)}", refresh=False)
         bar.update(1)
 
-    autocast = {"float32": None, "bfloat16": torch.bfloat16}[settings.precision]
+    autocast = PRECISIONS[settings.precision]
     try:
         outputs = sample_segments(model, plan, ref_latents=ref, text_emb=text_emb, text_mask=text_mask,
                                   audio_feats=feats, pose_maps=pose, guidance=settings.cfg, sigmas=sigmas,
