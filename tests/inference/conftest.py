@@ -90,13 +90,25 @@ def write_pose_npz(path: Path, n_frames: int) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Run each test on one torch thread: the tiny model gains nothing from a second, and on a shared 2-core
+    machine an OpenMP thread waiting for a busy core made a forward 10-30x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def media_dir(tmp_path_factory) -> Path:
     """ref.png (a synthetic talking face), speech.wav (its 3 s of speech), two.png (two faces), coffee.png (no face),
-    garbage.wav (not audio), pose.npz (3 s of keypoints)."""
+    garbage.wav (not audio), pose.npz (3 s of keypoints), skeleton.mp4 (its first second drawn, no audio)."""
     from skimage import data
 
     from omnihuman_pipeline.corpus.talking import talking_clip
+    from omnihuman_pipeline.features.pose_maps import load_pose_arrays, render_pose_maps
+    from omnihuman_pipeline.inference.media_io import write_video
 
     d = tmp_path_factory.mktemp("generate_media")
     clip = talking_clip(seed=0, duration_s=3.0)
@@ -106,6 +118,8 @@ def media_dir(tmp_path_factory) -> Path:
     write_png(d / "coffee.png", data.coffee())
     (d / "garbage.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really" + bytes(range(256)) * 8)
     write_pose_npz(d / "pose.npz", 75)
+    body, hands = load_pose_arrays(d / "pose.npz", 25, max_gap=25)
+    write_video(d / "skeleton.mp4", render_pose_maps(body, hands, 64, 64), None)
     return d
 
 

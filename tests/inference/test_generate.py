@@ -79,6 +79,19 @@ def test_audio_and_pose_job_and_two_person_speaker(media_dir, model_dirs, tmp_pa
     assert two["speaker"] == "face:1" and two["branches"] == "null,text,full" and two["frames"] == 15
 
 
+def test_pose_only_job_from_a_skeleton_video(media_dir, model_dirs, tmp_path, stage3):
+    """Pose alone (audio off, text guided): 7 frames from a 9-frame segment trimmed; a too-short pose video fails."""
+    row = generate_video(job(media_dir, model_dirs, tmp_path, audio=None, pose=str(media_dir / "skeleton.mp4"),
+                             seconds=0.28, text="a person"), FAST, None, stage3)
+    assert row["drive"] == "pose" and row["conditions"] == "text,image,pose" and row["branches"] == "null,text"
+    assert row["frames"] == 7 and row["segment_frames"] == "9"
+    with av.open(row["output"]) as container:
+        assert not container.streams.audio and sum(1 for _ in container.decode(video=0)) == 7
+    with pytest.raises(GenerationError, match=r"skeleton.mp4 has 25 frames at 25 fps but 50 are needed"):
+        generate_video(job(media_dir, model_dirs, tmp_path, audio=None, pose=str(media_dir / "skeleton.mp4"),
+                           seconds=2.0, text="a person"), FAST, None, stage3)
+
+
 def test_bad_inputs_are_clear_errors(media_dir, model_dirs, tmp_path, stage3):
     """Undecodable audio, no face for a speaker mask, pose asked of a stage-2 model, a wrong backend: each named."""
     with pytest.raises(GenerationError, match=r"garbage.wav is not decodable.*WAV"):

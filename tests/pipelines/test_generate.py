@@ -11,7 +11,7 @@ from kedro.runner import SequentialRunner
 
 from omnihuman_pipeline.pipelines.generate import create_pipeline
 from omnihuman_pipeline.settings import CONFIG_LOADER_ARGS
-from tests.inference.conftest import write_model_folder
+from tests.inference.conftest import one_torch_thread, write_model_folder  # noqa: F401  (autouse fixture)
 
 from .conftest import make_project, run_kedro
 

@@ -340,7 +340,8 @@ def generate_video(job: GenerationJob, settings: GenerateSettings, caption: Mapp
     feats = enc.encode_audio(driving, plan.generated, model.config, job.checkpoint) if audio_on else None
     pose = None
     if pose_on:
-        maps = read_pose_maps(job.pose, plan.generated, width, height, asdict(fc.pose))
+        maps = read_pose_maps(job.pose, n_frames, width, height, asdict(fc.pose))
+        maps = np.concatenate([maps, np.repeat(maps[-1:], plan.trim, axis=0)])  # frames past N are dropped
         pose = torch.from_numpy(maps).permute(3, 0, 1, 2).float() / 127.5 - 1.0  # [3, F, H, W] in [-1, 1]
 
     # 3. segments
