@@ -306,6 +306,7 @@ class OmniHumanTransformer(nn.Module):
         text_on: Tensor | None = None,
         audio_on: Tensor | None = None,
         pose_on: Tensor | None = None,
+        pose_feats: Tensor | None = None,
     ) -> Tensor:
         """Velocity prediction for the noisy frames only.
 
@@ -321,6 +322,9 @@ class OmniHumanTransformer(nn.Module):
             text_on, audio_on, pose_on: bool [B] per-sample switches (None = on when the input is given);
                 an off condition takes its null path (text keys masked, audio cross-attention zeroed,
                 pose features zeroed), the same as running that sample without it.
+            pose_feats: [B, C_p * (2w + 1), T, H, W] precomputed ``pose_guider(pose_maps)``, used instead
+                of ``pose_maps`` (sampling reuses them: they depend on neither the noise level nor the
+                guidance branch).
 
         Returns:
             [B, C, T, H, W] prediction, the same shape as ``noisy_latents``.
@@ -335,14 +339,16 @@ class OmniHumanTransformer(nn.Module):
         noisy_in = noisy_latents
         if self.pose_guider is not None:
             pose = noisy_latents.new_zeros(b, cfg.pose_feature_channels, t, h, w)
-            if pose_maps is not None:
-                pose = self.pose_guider(pose_maps.to(noisy_latents.dtype))
+            if pose_feats is None and pose_maps is not None:
+                pose_feats = self.pose_guider(pose_maps.to(noisy_latents.dtype))
+            if pose_feats is not None:
+                pose = pose_feats.to(noisy_latents.dtype)
                 if pose.shape[2:] != noisy_latents.shape[2:]:
                     raise ValueError(f"pose features {tuple(pose.shape)} do not match latents {(t, h, w)}")
                 if pose_on is not None:
                     pose = pose * pose_on.to(pose.dtype)[:, None, None, None, None]
             noisy_in = torch.cat([noisy_latents, pose], dim=1)
-        elif pose_maps is not None:
+        elif pose_maps is not None or pose_feats is not None:
             raise ValueError("pose_maps given but the config has with_pose=False")
 
         # 2. patch-embed and pack [ref | motion | noisy]                   [B, N, D]

@@ -1,0 +1,477 @@
+"""Generate a video from a reference image and driving signals (paper §3.4); the one function behind the
+CLI (``python -m omnihuman_pipeline.generate``) and the Kedro ``generate`` pipeline.
+
+1. Conditions: the job's inputs (or its ``drive``) set the active conditions (``conditions.py``);
+   the checkpoint's card must list them all.
+2. Encoders: rebuilt from the card's feature settings (``encoders.py``); the reference image is
+   resized to the card's bucket and encoded, the caption (given, or written by the curate captioner
+   from the reference image) is encoded, the audio is encoded once for the whole video at 25 fps.
+3. Segments: the output's N = seconds x 25 frames are split into segments (``segments.py``); each
+   is sampled with flow-matching Euler and CFG (``sampler.py``), the previous segment's last 5 frames
+   as motion frames, its audio features and pose maps cut to its frames; each segment is decoded.
+4. Output: the frames and the audio (fitted to N / 25 s, 16 kHz) are muxed to an mp4 with PyAV, and
+   one row describes the run (:data:`RESULT_COLUMNS`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from omnihuman_pipeline.inference.conditions import (
+    GenerationError,
+    active_conditions,
+    check_checkpoint,
+    resolve_drive,
+)
+from omnihuman_pipeline.inference.encoders import Encoders, feature_config
+from omnihuman_pipeline.inference.sampler import (
+    Guidance,
+    GuidedDenoiser,
+    SegmentConditions,
+    flow_sigmas,
+    sample_flow,
+)
+from omnihuman_pipeline.inference.segments import SegmentPlan, motion_latents, plan_segments
+from omnihuman_pipeline.models.export import ModelCard, ModelFolderError
+from omnihuman_pipeline.models.latent_layout import num_latent_frames
+
+logger = logging.getLogger(__name__)
+
+VIDEO_FPS, AUDIO_SR = 25, 16_000
+PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}  # autocast dtype of the model's forward (CUDA)
+DEFAULT_SEGMENT_FRAMES = 97  # used when the card's frame rule has no cap (max_frames 0): ~3.9 s
+RESULT_COLUMNS = [
+    "job", "status", "error", "checkpoint", "stage", "drive", "conditions", "seed", "steps", "cfg_form", "cfg",
+    "cfg_text", "cfg_audio", "branches", "flow_shift", "seconds", "frames", "segments", "segment_frames", "width",
+    "height", "fps", "caption", "caption_backend", "speaker", "backends", "wall_s", "output",
+]
+
+
+@dataclass(frozen=True)
+class GenerationJob:
+    """One video to generate.
+
+    Attributes:
+        name: job name (the output table's key).
+        image: reference image (a picture, or a video whose frame ``image_frame`` is taken).
+        out: output ``.mp4`` path.
+        checkpoint: model folder (``model.safetensors`` + ``model.json``).
+        audio: driving audio (any PyAV-decodable file with an audio track), or None.
+        pose: pose keypoints ``.npz`` (curate's pose arrays) or a skeleton video, or None.
+        text: the caption; None: the curate captioner writes it from the reference image.
+        image_frame: frame of a video reference.
+        seconds: output length; None: the audio's length (else the pose video's).
+        seed: seed of the initial noise.
+        drive: ``text`` | ``audio`` | ``audio_pose`` | ``pose``; None: from the inputs given.
+        speaker: choose the speaker as the n-th face from the left of the reference (audio CFG mask).
+        speaker_mask: or a mask picture (bright = speaker).
+    """
+
+    name: str
+    image: str
+    out: str
+    checkpoint: str
+    audio: str | None = None
+    pose: str | None = None
+    text: str | None = None
+    image_frame: int = 0
+    seconds: float | None = None
+    seed: int = 0
+    drive: str | None = None
+    speaker: int | None = None
+    speaker_mask: str | None = None
+
+
+@dataclass(frozen=True)
+class GenerateSettings:
+    """How jobs are sampled (``parameters_generate.yml: generate``).
+
+    Attributes:
+        steps: Euler steps per segment.
+        cfg: classifier-free guidance (``form``, ``scale``, ``text_scale``, ``audio_scale``).
+        segment_frames: longest segment in pixel frames (1 + 4k); None: the card's ``frames.max_frames``
+            (the clip length it was trained on), or ``DEFAULT_SEGMENT_FRAMES`` when that is 0.
+        device: torch device of the model and encoders.
+        precision: ``float32`` | ``bfloat16`` (autocast of the model's forward on CUDA).
+        batched_cfg: run the guidance branches as one batched forward (False: one per branch).
+        backends: kind -> backend the run expects (each must equal the checkpoint's; None: the card's).
+        weights: kind -> weights folder for a real encoder backend (value-neutral).
+        speaker_box_scale: growth of the chosen speaker's face box for the audio CFG mask.
+        face_min_confidence: face detector threshold (speaker mask, captions).
+        crf: x264 quality of the output.
+        preset: x264 preset.
+        progress: show a tqdm bar per job (segments x steps).
+        on_error: ``record`` (a failed job gets a row with the reason; the others run) | ``raise``.
+    """
+
+    steps: int = 30
+    cfg: Guidance = field(default_factory=Guidance)
+    segment_frames: int | None = None
+    device: str = "cpu"
+    precision: str = "float32"
+    batched_cfg: bool = True
+    backends: dict[str, str | None] = field(default_factory=dict)
+    weights: dict[str, str | None] = field(default_factory=dict)
+    speaker_box_scale: float = 1.8
+    face_min_confidence: float = 0.7
+    crf: int = 18
+    preset: str = "veryfast"
+    progress: bool = True
+    on_error: str = "record"
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any] | None) -> GenerateSettings:
+        """Build from the ``generate`` parameter group (missing keys take the defaults)."""
+        values = dict(params or {})
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            known = sorted(f.name for f in fields(cls))
+            raise KeyError(f"unknown generate settings {sorted(unknown)}; known: {known}")
+        if isinstance(values.get("cfg"), Mapping):
+            values["cfg"] = Guidance(**values["cfg"])
+        settings = cls(**values)
+        if settings.on_error not in ("record", "raise"):
+            raise ValueError(f"on_error must be 'record' or 'raise', got {settings.on_error!r}")
+        if settings.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {settings.precision!r}")
+        return settings
+
+
+@dataclass
+class Checkpoint:
+    """A loaded model folder and the encoders of its card."""
+
+    path: str
+    model: torch.nn.Module
+    card: ModelCard
+    encoders: Encoders
+
+    @property
+    def flow_shift(self) -> float:
+        """The time shift training sampled with (``model.json: flow.shift``)."""
+        if "shift" not in self.card.flow:
+            raise GenerationError(f"{self.path}/model.json has no flow.shift: sampling must reuse the shift the "
+                                  "weights were trained with; re-export the model with it")
+        return float(self.card.flow["shift"])
+
+
+def load_checkpoint(path: str | Path, settings: GenerateSettings) -> Checkpoint:
+    """Load a model folder and build its encoders (see ``encoders.feature_config`` for what may differ).
+
+    Raises:
+        GenerationError: not a model folder, or its encoders cannot be matched.
+    """
+    from omnihuman_pipeline.models.export import load_model_folder
+
+    try:
+        model, card = load_model_folder(path, device=settings.device)
+    except ModelFolderError as err:
+        raise GenerationError(f"checkpoint {path}: {err}") from None
+    config = feature_config(card, str(path), settings.backends, settings.device, settings.weights)
+    return Checkpoint(str(path), model, card, Encoders.build(config, card.config, str(path)))
+
+
+# --------------------------------------------------------------------------------------------------
+# Sampling of all segments (tensors only)
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class SegmentOutput:
+    """One sampled segment: its latents [1, C, T, h, w] and the motion latents it was given (or None)."""
+
+    latents: Tensor
+    motion_in: Tensor | None
+
+
+def sample_segments(model: torch.nn.Module, plan: SegmentPlan, *, ref_latents: Tensor, text_emb: Tensor,
+                    text_mask: Tensor, audio_feats: Tensor | None, pose_maps: Tensor | None, guidance: Guidance,
+                    sigmas: Tensor, seed: int, mask: Tensor | None = None, batched: bool = True,
+                    on_step: Callable[[int, int], None] | None = None,
+                    autocast_dtype: torch.dtype | None = None) -> list[SegmentOutput]:
+    """Sample every segment of a plan, each continuing from the previous one's last 5 frames.
+
+    Args:
+        model: the network (eval mode), on the device of the inputs.
+        plan: segment lengths.
+        ref_latents: [1, C, 1, h, w] reference latent.
+        text_emb: [1, L, D] caption states; text_mask: bool [1, L].
+        audio_feats: [plan.generated, L_a, C_a] audio features of the whole video at 25 fps, or None.
+        pose_maps: [3, plan.generated, 8h, 8w] skeleton maps in [-1, 1], or None.
+        guidance: CFG settings.
+        sigmas: [steps + 1] noise levels (:func:`flow_sigmas`).
+        seed: noise seed (segment i draws the i-th noise of one generator).
+        mask: speaker mask [h, w] for the audio term, or None.
+        batched: one batched forward for the guidance branches.
+        on_step: called as ``(segment, step)`` after every Euler step.
+        autocast_dtype: autocast dtype of the forward on CUDA (None: off).
+
+    Returns:
+        One :class:`SegmentOutput` per segment.
+    """
+    device = ref_latents.device
+    _, c, _, h, w = ref_latents.shape
+    gen = torch.Generator().manual_seed(seed)
+    outputs: list[SegmentOutput] = []
+    motion = None
+    for i, n_frames in enumerate(plan.frames):
+        frames = plan.slice(i)
+        n_latent = num_latent_frames(n_frames)
+        cond = SegmentConditions(
+            text_emb=text_emb, text_mask=text_mask, ref_latents=ref_latents, motion_latents=motion,
+            audio_feats=None if audio_feats is None else audio_feats[frames][None].to(device),
+            pose_maps=None if pose_maps is None else pose_maps[:, frames][None].to(device))
+        denoiser = GuidedDenoiser(model, cond, guidance, mask=mask, batched=batched)
+        noise = torch.randn(1, c, n_latent, h, w, generator=gen).to(device)
+        with torch.autocast(device.type, dtype=autocast_dtype or torch.bfloat16,
+                            enabled=autocast_dtype is not None and device.type == "cuda"):
+            latents = sample_flow(denoiser, noise, sigmas,
+                                  on_step=None if on_step is None else (lambda s, i=i: on_step(i, s)))
+        outputs.append(SegmentOutput(latents, motion))
+        motion = motion_latents(latents, n_frames)
+    return outputs
+
+
+# --------------------------------------------------------------------------------------------------
+# One job
+# --------------------------------------------------------------------------------------------------
+def output_frames(job: GenerationJob, audio: np.ndarray | None) -> int:
+    """Frames N of a job's video: ``seconds`` x 25, else the audio's length, else the pose file's."""
+    if job.seconds is not None:
+        if job.seconds <= 0:
+            raise GenerationError(f"job {job.name}: seconds must be > 0, got {job.seconds}")
+        return max(1, round(job.seconds * VIDEO_FPS))
+    if audio is not None:
+        return max(1, round(len(audio) * VIDEO_FPS / AUDIO_SR))
+    if job.pose is not None:
+        return _pose_frames(job.pose)
+    raise GenerationError(f"job {job.name}: without audio or pose the length is unknown; set `seconds`")
+
+
+def _pose_frames(path: str) -> int:
+    if Path(path).suffix.lower() == ".npz":
+        with np.load(path) as data:
+            return int(np.max(data["frame_index"])) + 1
+    from omnihuman_pipeline.media.probe import probe
+
+    info = probe(path)
+    return max(1, round(info.duration_s * VIDEO_FPS))
+
+
+def _speaker_mask(job: GenerationJob, faces: list, h: int, w: int, settings: GenerateSettings,
+                  audio_on: bool) -> Tensor | None:
+    from omnihuman_pipeline.inference.media_io import read_mask_image
+    from omnihuman_pipeline.inference.speaker import box_mask, choose_speaker, image_mask
+
+    if job.speaker is None and job.speaker_mask is None:
+        return None
+    if not audio_on:
+        raise GenerationError(f"job {job.name}: a speaker selects who the audio drives, but audio is not a "
+                              "condition of this drive; drop `speaker` / `speaker_mask` or give audio")
+    if job.speaker is not None and job.speaker_mask is not None:
+        raise GenerationError(f"job {job.name}: give either `speaker` or `speaker_mask`, not both")
+    if job.speaker_mask is not None:
+        return image_mask(read_mask_image(job.speaker_mask), h, w)
+    box = choose_speaker(faces, int(job.speaker), f"reference image {job.image}")
+    return box_mask(box, h, w, settings.speaker_box_scale)
+
+
+def generate_video(job: GenerationJob, settings: GenerateSettings, caption: Mapping[str, Any] | None = None,
+                   checkpoint: Checkpoint | None = None) -> dict[str, Any]:
+    """Generate one job's video and write it to ``job.out``.
+
+    Args:
+        job: what to generate.
+        settings: sampling settings.
+        caption: curate's caption settings (``parameters_curate.yml: caption``), used when ``job.text`` is None.
+        checkpoint: the loaded ``job.checkpoint`` (None: load it here).
+
+    Returns:
+        The job's row (:data:`RESULT_COLUMNS`, status ``ok``).
+
+    Raises:
+        GenerationError: bad input (the message names what to fix).
+    """
+    from tqdm.auto import tqdm
+
+    from omnihuman_pipeline.features.clip_media import fit_audio
+    from omnihuman_pipeline.features.codec import to_uint8
+    from omnihuman_pipeline.inference.caption import caption_reference
+    from omnihuman_pipeline.inference.media_io import read_audio, read_image, read_pose_maps, write_video
+    from omnihuman_pipeline.inference.speaker import detect_faces
+
+    start = time.perf_counter()
+    drive = resolve_drive(job.audio is not None, job.pose is not None, job.drive)
+    conditions = active_conditions(drive)
+    ckpt = checkpoint or load_checkpoint(job.checkpoint, settings)
+    check_checkpoint(ckpt.card, conditions, job.checkpoint)
+    model, enc, fc = ckpt.model, ckpt.encoders, ckpt.encoders.config
+    device = torch.device(settings.device)
+
+    # 1. inputs at the checkpoint's bucket; N frames at 25 fps
+    image = read_image(job.image, frame=job.image_frame, short_side=fc.video.short_side, multiple=fc.video.multiple)
+    height, width = image.shape[:2]
+    h, w = height // model.config.vae_spatial_factor, width // model.config.vae_spatial_factor
+    audio = read_audio(job.audio, AUDIO_SR) if job.audio is not None else None
+    n_frames = output_frames(job, audio)
+    plan = plan_segments(n_frames, settings.segment_frames or fc.frames.max_frames or DEFAULT_SEGMENT_FRAMES)
+    audio_on, pose_on = "audio" in conditions, "pose" in conditions
+    signals_caption = job.text is None and (caption or {}).get("backend", "signals") == "signals"
+    need_faces = job.speaker is not None or signals_caption
+    faces = detect_faces(image, settings.face_min_confidence) if need_faces else []
+    mask = _speaker_mask(job, faces, h, w, settings, audio_on)
+    driving = fit_audio(audio, plan.generated, VIDEO_FPS, AUDIO_SR) if audio is not None else None
+    text, caption_backend = (job.text, "given") if job.text is not None else caption_reference(
+        image, faces, driving[: round(n_frames * AUDIO_SR / VIDEO_FPS)] if audio_on else None, caption)
+
+    # 2. encode as the features pipeline did
+    ref = enc.encode_reference(image).to(device)
+    text_emb, text_mask = (t.to(device) for t in enc.encode_text(text))
+    feats = enc.encode_audio(driving, plan.generated, model.config, job.checkpoint) if audio_on else None
+    pose = None
+    if pose_on:
+        maps = read_pose_maps(job.pose, n_frames, width, height, asdict(fc.pose))
+        maps = np.concatenate([maps, np.repeat(maps[-1:], plan.trim, axis=0)])  # frames past N are dropped
+        pose = torch.from_numpy(maps).permute(3, 0, 1, 2).float() / 127.5 - 1.0  # [3, F, H, W] in [-1, 1]
+
+    # 3. segments
+    sigmas = flow_sigmas(settings.steps, ckpt.flow_shift)
+    bar = tqdm(total=len(plan.frames) * settings.steps, desc=job.name, unit="step", disable=not settings.progress)
+
+    def on_step(segment: int, step: int) -> None:
+        bar.set_postfix(segment=f"{segment + 1}/{len(plan.frames)}", refresh=False)
+        bar.update(1)
+
+    autocast = PRECISIONS[settings.precision]
+    try:
+        outputs = sample_segments(model, plan, ref_latents=ref, text_emb=text_emb, text_mask=text_mask,
+                                  audio_feats=feats, pose_maps=pose, guidance=settings.cfg, sigmas=sigmas,
+                                  seed=job.seed, mask=None if mask is None else mask.to(device),
+                                  batched=settings.batched_cfg, on_step=on_step, autocast_dtype=autocast)
+    finally:
+        bar.close()
+    video = np.concatenate([to_uint8(enc.decode(o.latents[0])) for o in outputs])[:n_frames]
+
+    # 4. mp4 with the audio fitted to the video's length
+    muxed = fit_audio(audio, n_frames, VIDEO_FPS, AUDIO_SR) if audio is not None else None
+    path = write_video(job.out, video, muxed, fps=VIDEO_FPS, sample_rate=AUDIO_SR, crf=settings.crf,
+                       preset=settings.preset)
+    branches = settings.cfg.branches(audio_on, masked=mask is not None)
+    s_text, s_audio = settings.cfg.scales
+    return {
+        "job": job.name, "status": "ok", "error": None, "checkpoint": str(job.checkpoint),
+        "stage": ckpt.card.stage, "drive": drive, "conditions": ",".join(conditions), "seed": job.seed,
+        "steps": settings.steps, "cfg_form": settings.cfg.form, "cfg": float(settings.cfg.scale),
+        "cfg_text": s_text, "cfg_audio": s_audio if audio_on else math.nan, "branches": ",".join(branches),
+        "flow_shift": ckpt.flow_shift, "seconds": n_frames / VIDEO_FPS, "frames": int(len(video)),
+        "segments": len(plan.frames), "segment_frames": ",".join(map(str, plan.frames)), "width": width,
+        "height": height, "fps": VIDEO_FPS, "caption": text, "caption_backend": caption_backend,
+        "speaker": _speaker_label(job), "backends": json.dumps(enc.backends()),
+        "wall_s": time.perf_counter() - start, "output": str(path),
+    }
+
+
+def _speaker_label(job: GenerationJob) -> str | None:
+    if job.speaker_mask is not None:
+        return f"mask:{job.speaker_mask}"
+    return None if job.speaker is None else f"face:{job.speaker}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Many jobs
+# --------------------------------------------------------------------------------------------------
+JOB_KEYS = {f.name for f in fields(GenerationJob)} - {"out"}
+
+
+def resolve_jobs(jobs: list[Mapping[str, Any]], *, inputs: Any, models: Any, outputs: Any,
+                 defaults: Mapping[str, Any] | None = None) -> list[GenerationJob]:
+    """Turn the ``generate_jobs`` parameter list into jobs with paths.
+
+    Input files are named relative to ``inputs`` (``data/01_raw``), checkpoints relative to ``models``
+    (``data/06_models``; e.g. ``stage3``), and each job writes ``<name>.mp4`` into ``outputs``.
+
+    Args:
+        jobs: one mapping per job (keys of :class:`GenerationJob` but ``out``; ``name`` and ``image``
+            required).
+        inputs: the inputs folder (``LocalFolder``).
+        models: the checkpoints folder.
+        outputs: the output video folder.
+        defaults: values for keys a job leaves out (e.g. ``checkpoint``, ``seed``).
+
+    Returns:
+        The jobs, in the given order.
+
+    Raises:
+        GenerationError: an unknown key, a missing name or image, or a name used twice.
+    """
+    out, seen = [], set()
+    for i, raw in enumerate(jobs):
+        values = {**(defaults or {}), **raw}
+        unknown = set(values) - JOB_KEYS
+        if unknown:
+            raise GenerationError(f"generate job {i}: unknown keys {sorted(unknown)}; known: {sorted(JOB_KEYS)}")
+        if not values.get("name") or not values.get("image"):
+            raise GenerationError(f"generate job {i}: `name` and `image` are required, got {dict(raw)}")
+        if values["name"] in seen:
+            raise GenerationError(f"generate job name {values['name']!r} is used twice; names key the outputs")
+        seen.add(values["name"])
+        for key in ("image", "audio", "pose", "speaker_mask"):
+            if values.get(key) is not None:
+                values[key] = str(inputs.path(values[key]))
+        values["checkpoint"] = str(models.path(values.get("checkpoint") or "stage3"))
+        out.append(GenerationJob(out=str(outputs.path(f"{values['name']}.mp4")), **values))
+    return out
+
+
+def run_jobs(jobs: list[GenerationJob], settings: GenerateSettings,
+             caption: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Generate every job (each checkpoint loaded once); one row per job, failed ones with their reason.
+
+    Args:
+        jobs: the jobs.
+        settings: sampling settings (``on_error="raise"`` stops at the first failure).
+        caption: curate's caption settings.
+
+    Returns:
+        The ``generated`` table (:data:`RESULT_COLUMNS`), in job order.
+    """
+    from omnihuman_pipeline.weights import WeightsNotFoundError
+
+    loaded: dict[str, Checkpoint] = {}
+    rows = []
+    for job in jobs:
+        try:
+            if job.checkpoint not in loaded:
+                loaded[job.checkpoint] = load_checkpoint(job.checkpoint, settings)
+            rows.append(generate_video(job, settings, caption, loaded[job.checkpoint]))
+        except (GenerationError, WeightsNotFoundError) as err:
+            if settings.on_error == "raise":
+                raise
+            logger.warning("generate %s failed: %s", job.name, err)
+            rows.append({"job": job.name, "status": "failed", "error": str(err), "checkpoint": job.checkpoint,
+                         "drive": job.drive, "seed": job.seed, "steps": settings.steps, "output": None})
+    table = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    failed = table.loc[table["status"] != "ok", "job"].tolist()
+    logger.info("generate: %d/%d jobs written%s", len(table) - len(failed), len(table),
+                f" (failed: {', '.join(failed)})" if failed else "")
+    return table
+
+
+def replace_settings(settings: GenerateSettings, **changes: Any) -> GenerateSettings:
+    """A copy of ``settings`` with ``changes`` (``cfg`` may be a mapping of Guidance fields to change)."""
+    cfg = changes.pop("cfg", None)
+    if isinstance(cfg, Mapping):
+        changes["cfg"] = replace(settings.cfg, **cfg)
+    elif cfg is not None:
+        changes["cfg"] = cfg
+    return replace(settings, **changes)
