@@ -143,7 +143,7 @@ def end_to_end(args: argparse.Namespace, features: dict, generate: dict, folder:
     row, wall, sample = rows[-1], statistics.median(walls), statistics.median(sampling)
     return {
         "seconds": row["seconds"], "frames": row["frames"], "segments": row["segments"],
-        "segment_frames": row["segment_frames"], "size": [row["width"], row["height"]], "steps": row["steps"],
+        "segment_latents": row["segment_latents"], "size": [row["width"], row["height"]], "steps": row["steps"],
         "cfg_form": row["cfg_form"], "branches": row["branches"], "load_s": round(load_s, 3),
         "wall_s": round(wall, 3), "walls_s": [round(w, 3) for w in walls], "sampling_s": round(sample, 3),
         "wall_s_per_video_s": round(wall / row["seconds"], 3),

@@ -41,7 +41,8 @@ def write_model_folder(path: Path, stage: int = 3, *, features: dict | None = No
     card = ModelCard(model.config, stage=stage, conditions=STAGE_CONDITIONS[stage],
                      features=TINY_FEATURES if features is None else features,
                      feature_backends=TINY_BACKENDS if backends is None else backends,
-                     flow={"shift": 3.0} if flow is None else flow)
+                     flow={"shift": 3.0} if flow is None else flow,
+                     training={"window_latent_frames": 7, "motion_latent_frames": 2})  # 25-frame windows
     return save_model_folder(path, model, card)
 
 

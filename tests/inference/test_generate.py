@@ -47,7 +47,7 @@ def test_three_segment_audio_job_has_the_audio_length_and_a_playable_audio_strea
     """3 s of speech, 25-frame segments: 3 segments, 75 frames at 25 fps, 3 s of 16 kHz AAC; a caption is written."""
     row = generate_video(job(media_dir, model_dirs, tmp_path), FAST, {"backend": "signals"}, stage3)
     facts = probe_mp4(row["output"])
-    assert row["status"] == "ok" and row["segments"] == 3 and row["segment_frames"] == "25,25,25"
+    assert row["status"] == "ok" and row["segments"] == 3 and row["segment_latents"] == "7,7,6"
     assert row["frames"] == facts["frames"] == 75 and facts["fps"] == 25.0 and row["seconds"] == 3.0
     assert facts["rate"] == 16_000 and abs(facts["samples"] / 16_000 - 3.0) < 0.07  # AAC pads < 1 frame
     assert facts["size"] == (32, 32) and row["conditions"] == "text,image,audio" and row["branches"] == "null,full"
@@ -80,11 +80,11 @@ def test_audio_and_pose_job_and_two_person_speaker(media_dir, model_dirs, tmp_pa
 
 
 def test_pose_only_job_from_a_skeleton_video(media_dir, model_dirs, tmp_path, stage3):
-    """Pose alone (audio off, text guided): 7 frames from a 9-frame segment trimmed; a too-short pose video fails."""
+    """Pose alone (audio off, text guided): 7 frames from a 3-latent (9-frame) segment trimmed; a too-short pose video fails."""
     row = generate_video(job(media_dir, model_dirs, tmp_path, audio=None, pose=str(media_dir / "skeleton.mp4"),
                              seconds=0.28, text="a person"), FAST, None, stage3)
     assert row["drive"] == "pose" and row["conditions"] == "text,image,pose" and row["branches"] == "null,text"
-    assert row["frames"] == 7 and row["segment_frames"] == "9"
+    assert row["frames"] == 7 and row["segment_latents"] == "3"
     with av.open(row["output"]) as container:
         assert not container.streams.audio and sum(1 for _ in container.decode(video=0)) == 7
     with pytest.raises(GenerationError, match=r"skeleton.mp4 has 25 frames at 25 fps but 50 are needed"):

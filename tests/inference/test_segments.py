@@ -8,35 +8,35 @@ import torch
 from omnihuman_pipeline.inference.run import sample_segments
 from omnihuman_pipeline.inference.sampler import Guidance, flow_sigmas
 from omnihuman_pipeline.inference.segments import SegmentPlan, motion_latents, plan_segments
-from omnihuman_pipeline.models import motion_latent_frames
+from omnihuman_pipeline.models import motion_latent_frames, num_latent_frames
 
 
-@pytest.mark.parametrize("longest", [25, 49, 97])
-def test_plans_add_up_to_the_frame_count(longest):
-    """For 5..400 frames every segment is 1+4k within bounds and the lengths sum to N (trim only when impossible)."""
-    exact = 0
-    for total in range(5, 401):
+@pytest.mark.parametrize("longest", [13, 25, 49, 97])
+def test_plans_cover_the_frame_count_with_one_latent_sequence(longest):
+    """For 1..400 frames: L = 1 + ceil((N-1)/4) latents in ceil(L / window) segments, none longer than the window,
+    decoding to N frames plus a tail of fewer than 4."""
+    window = num_latent_frames(longest)
+    for total in range(1, 401):
         plan = plan_segments(total, longest)
-        assert all((f - 1) % 4 == 0 and 5 <= f <= longest for f in plan.frames)
+        assert plan.n_latent == 1 + -(-(total - 1) // 4) and all(1 <= n <= window for n in plan.latents)
+        assert len(plan.latents) == -(-plan.n_latent // window)
         assert plan.generated - plan.trim == total and 0 <= plan.trim < 4
-        assert len(plan.frames) <= -(-total // longest) + 3
-        exact += plan.trim == 0
-    assert exact == 396 - 6  # 6, 7, 8, 11, 12 and 16 frames cannot be split exactly
 
 
-def test_three_seconds_in_one_second_segments_is_three_segments_of_25():
-    """75 frames with 25-frame segments: 3 x 25, starts 0/25/50; odd cases round up the last segment and trim."""
+def test_segments_are_driven_by_their_own_pixel_frames():
+    """75 frames in 25-frame (7-latent) segments: latents 7+7+6 from 0/7/14, driven by frames 0-24, 28-52, 56-76."""
     plan = plan_segments(75, 25)
-    assert plan == SegmentPlan((25, 25, 25), 75) and plan.starts == (0, 25, 50) and plan.trim == 0
-    assert plan_segments(50, 49).frames == (25, 25)
-    assert plan_segments(1, 49).frames == (1,) and plan_segments(7, 49) == SegmentPlan((9,), 7)
+    assert plan == SegmentPlan((7, 7, 6), 75) and plan.starts == (0, 7, 14) and plan.trim == 2
+    assert [plan.condition_frames(i) for i in range(3)] == [range(0, 25), range(28, 53), range(56, 77)]
+    assert [plan.motion_frames(i) for i in range(3)] == [0, 2, 2]
+    assert plan_segments(1, 49).latents == (1,) and plan_segments(7, 49) == SegmentPlan((3,), 7)
 
 
-def test_motion_latents_are_the_latents_of_the_last_five_frames():
-    """A 25-frame segment (7 latent frames) hands on latent frames 5 and 6 (pixel frames 20..24)."""
+def test_motion_latents_are_the_last_latents_of_the_sequence():
+    """The next segment continues from the last 2 latent frames so far (those holding the last 5 pixel frames)."""
     latents = torch.arange(7.0).view(1, 1, 7, 1, 1).expand(1, 2, 7, 2, 2)
     assert motion_latent_frames(25) == [5, 6]
-    assert motion_latents(latents, 25)[0, 0, :, 0, 0].tolist() == [5.0, 6.0]
+    assert motion_latents(latents)[0, 0, :, 0, 0].tolist() == [5.0, 6.0]
 
 
 class Recorder(torch.nn.Module):
@@ -70,12 +70,12 @@ def test_segments_continue_from_the_previous_last_latents_with_their_own_audio_a
                           text_emb=torch.randn(1, 4, cfg.text_dim, generator=gen),
                           text_mask=torch.ones(1, 4, dtype=torch.bool), audio_feats=audio, pose_maps=pose,
                           guidance=Guidance(), sigmas=flow_sigmas(steps), seed=3)
-    assert [o.latents.shape[2] for o in out] == [7, 7, 7] and out[0].motion_in is None
+    assert [o.latents.shape[2] for o in out] == [7, 7, 6] and out[0].motion_in is None
     for k in range(2):
         assert torch.equal(out[k + 1].motion_in, out[k].latents[:, :, -2:])
     assert len(model.calls) == 3 * steps
     for k in range(3):
-        frames = plan.slice(k)
+        frames = slice(plan.condition_frames(k).start, plan.condition_frames(k).stop)
         for call in model.calls[k * steps:(k + 1) * steps]:
             assert torch.equal(call["audio_feats"][0], audio[frames])
             with torch.no_grad():

@@ -7,12 +7,12 @@ from functools import partial
 import pytest
 import torch
 
+from omnihuman_pipeline.features.synthetic import ClipSpec, make_cache
 from omnihuman_pipeline.models import OmniHumanConfig, OmniHumanTransformer
 from omnihuman_pipeline.training.conditions import Ratios
 from omnihuman_pipeline.training.config import DataSettings
 from omnihuman_pipeline.training.data import OmniDataModule
 from omnihuman_pipeline.training.module import OmniHumanModule
-from tests.training.cache import ClipSpec, make_cache
 
 FLOW = {"scheme": "logit_normal", "mean": 0.0, "std": 1.0, "shift": 1.0}
 STAGE_CONDITIONS = {"stage1": ("text",), "stage2": ("text", "audio"), "stage3": ("text", "audio", "pose")}

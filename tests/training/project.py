@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from omnihuman_pipeline.features.synthetic import ClipSpec, make_cache
 from tests.pipelines.conftest import kedro_env, make_project
-from tests.training.cache import ClipSpec, make_cache
 
 SPECS = [ClipSpec("va", A=True, P=True), ClipSpec("vb", A=True), ClipSpec("vc", P=True), ClipSpec("vd"),
          ClipSpec("ve", A=True, P=True), ClipSpec("vf", P=True), ClipSpec("vg")]

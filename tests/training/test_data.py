@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from omnihuman_pipeline.features.loader import FeatureDataset, render_pose_window
+from omnihuman_pipeline.features.synthetic import ClipSpec, make_cache
 from omnihuman_pipeline.training.conditions import Ratios
 from omnihuman_pipeline.training.config import DataSettings
 from omnihuman_pipeline.training.data import (
@@ -21,7 +22,6 @@ from omnihuman_pipeline.training.data import (
     split_videos,
     validation_plans,
 )
-from tests.training.cache import ClipSpec, make_cache
 
 FLOW = {"scheme": "logit_normal", "mean": 0.0, "std": 1.0, "shift": 1.0}
 SPECS = [ClipSpec("va", A=True, P=True), ClipSpec("vb", A=True), ClipSpec("vc", P=True), ClipSpec("vd"),

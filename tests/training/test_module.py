@@ -6,9 +6,9 @@ import lightning as L
 import pytest
 import torch
 
+from omnihuman_pipeline.features.synthetic import ClipSpec, make_cache
 from omnihuman_pipeline.training.ema import EMA, ema_decay
 from omnihuman_pipeline.training.module import model_inputs
-from tests.training.cache import ClipSpec, make_cache
 from tests.training.conftest import STAGE_CONDITIONS, data_module, lit_module, tiny_net
 
 

@@ -9,9 +9,9 @@ import torch
 from safetensors.torch import load_file
 
 from omnihuman_pipeline.datasets.model_folder import ModelFolderDataset, RunFolder
+from omnihuman_pipeline.features.synthetic import make_cache
 from omnihuman_pipeline.models import load_model_folder
 from omnihuman_pipeline.training.run import TrainingSetupError, train_stage
-from tests.training.cache import make_cache
 from tests.training.project import SPECS
 
 TRAIN = {"model": {"preset": "tiny"}, "data": {"window_latent_frames": 4, "batch_size": 2, "num_workers": 0,

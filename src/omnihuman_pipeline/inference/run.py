@@ -6,9 +6,10 @@ CLI (``python -m omnihuman_pipeline.generate``) and the Kedro ``generate`` pipel
 2. Encoders: rebuilt from the card's feature settings (``encoders.py``); the reference image is
    resized to the card's bucket and encoded, the caption (given, or written by the curate captioner
    from the reference image) is encoded, the audio is encoded once for the whole video at 25 fps.
-3. Segments: the output's N = seconds x 25 frames are split into segments (``segments.py``); each
-   is sampled with flow-matching Euler and CFG (``sampler.py``), the previous segment's last 5 frames
-   as motion frames, its audio features and pose maps cut to its frames; each segment is decoded.
+3. Segments: the output's N = seconds x 25 frames are one latent sequence split into segments of
+   the training window (``segments.py``); each is sampled with flow-matching Euler and CFG
+   (``sampler.py``), the latents of the last 5 frames so far as motion frames, its audio features and
+   pose maps cut to its frames; the whole sequence is decoded once.
 4. Output: the frames and the audio (fitted to N / 25 s, 16 kHz) are muxed to an mp4 with PyAV, and
    one row describes the run (:data:`RESULT_COLUMNS`).
 """
@@ -43,18 +44,23 @@ from omnihuman_pipeline.inference.sampler import (
     flow_sigmas,
     sample_flow,
 )
-from omnihuman_pipeline.inference.segments import SegmentPlan, motion_latents, plan_segments
+from omnihuman_pipeline.inference.segments import (
+    MOTION_LATENT_FRAMES,
+    SegmentPlan,
+    motion_latents,
+    plan_segments,
+)
 from omnihuman_pipeline.models.export import ModelCard, ModelFolderError
-from omnihuman_pipeline.models.latent_layout import num_latent_frames
+from omnihuman_pipeline.models.latent_layout import num_pixel_frames
 
 logger = logging.getLogger(__name__)
 
 VIDEO_FPS, AUDIO_SR = 25, 16_000
 PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}  # autocast dtype of the model's forward (CUDA)
-DEFAULT_SEGMENT_FRAMES = 97  # used when the card's frame rule has no cap (max_frames 0): ~3.9 s
+DEFAULT_SEGMENT_FRAMES = 81  # a card without its training window (21 latent frames, the base profile's): 3.2 s
 RESULT_COLUMNS = [
     "job", "status", "error", "checkpoint", "stage", "drive", "conditions", "seed", "steps", "cfg_form", "cfg",
-    "cfg_text", "cfg_audio", "branches", "flow_shift", "seconds", "frames", "segments", "segment_frames", "width",
+    "cfg_text", "cfg_audio", "branches", "flow_shift", "seconds", "frames", "segments", "segment_latents", "width",
     "height", "fps", "caption", "caption_backend", "speaker", "backends", "wall_s", "output",
 ]
 
@@ -101,8 +107,8 @@ class GenerateSettings:
     Attributes:
         steps: Euler steps per segment.
         cfg: classifier-free guidance (``form``, ``scale``, ``text_scale``, ``audio_scale``).
-        segment_frames: longest segment in pixel frames (1 + 4k); None: the card's ``frames.max_frames``
-            (the clip length it was trained on), or ``DEFAULT_SEGMENT_FRAMES`` when that is 0.
+        segment_frames: longest segment in pixel frames (1 + 4k); None: the training window recorded in
+            the card (``training.window_latent_frames``), or ``DEFAULT_SEGMENT_FRAMES`` without one.
         device: torch device of the model and encoders.
         precision: ``float32`` | ``bfloat16`` (autocast of the model's forward on CUDA).
         batched_cfg: run the guidance branches as one batched forward (False: one per branch).
@@ -166,6 +172,12 @@ class Checkpoint:
                                   "weights were trained with; re-export the model with it")
         return float(self.card.flow["shift"])
 
+    @property
+    def segment_frames(self) -> int:
+        """Pixel frames of the window the weights were trained on (the longest segment by default)."""
+        window = self.card.training.get("window_latent_frames")
+        return num_pixel_frames(int(window)) if window else DEFAULT_SEGMENT_FRAMES
+
 
 def load_checkpoint(path: str | Path, settings: GenerateSettings) -> Checkpoint:
     """Load a model folder and build its encoders (see ``encoders.feature_config`` for what may differ).
@@ -199,7 +211,7 @@ def sample_segments(model: torch.nn.Module, plan: SegmentPlan, *, ref_latents: T
                     sigmas: Tensor, seed: int, mask: Tensor | None = None, batched: bool = True,
                     on_step: Callable[[int, int], None] | None = None,
                     autocast_dtype: torch.dtype | None = None) -> list[SegmentOutput]:
-    """Sample every segment of a plan, each continuing from the previous one's last 5 frames.
+    """Sample every segment of a plan, each continuing the latent sequence from its last latents.
 
     Args:
         model: the network (eval mode), on the device of the inputs.
@@ -217,20 +229,20 @@ def sample_segments(model: torch.nn.Module, plan: SegmentPlan, *, ref_latents: T
         autocast_dtype: autocast dtype of the forward on CUDA (None: off).
 
     Returns:
-        One :class:`SegmentOutput` per segment.
+        One :class:`SegmentOutput` per segment; their latents concatenated are the video's latents.
     """
     device = ref_latents.device
     _, c, _, h, w = ref_latents.shape
     gen = torch.Generator().manual_seed(seed)
     outputs: list[SegmentOutput] = []
-    motion = None
-    for i, n_frames in enumerate(plan.frames):
-        frames = plan.slice(i)
-        n_latent = num_latent_frames(n_frames)
+    sequence: Tensor | None = None
+    for i, n_latent in enumerate(plan.latents):
+        frames = plan.condition_frames(i)
+        motion = None if sequence is None else motion_latents(sequence, plan.motion_frames(i))
         cond = SegmentConditions(
             text_emb=text_emb, text_mask=text_mask, ref_latents=ref_latents, motion_latents=motion,
-            audio_feats=None if audio_feats is None else audio_feats[frames][None].to(device),
-            pose_maps=None if pose_maps is None else pose_maps[:, frames][None].to(device))
+            audio_feats=None if audio_feats is None else audio_feats[frames.start:frames.stop][None].to(device),
+            pose_maps=None if pose_maps is None else pose_maps[:, frames.start:frames.stop][None].to(device))
         denoiser = GuidedDenoiser(model, cond, guidance, mask=mask, batched=batched)
         noise = torch.randn(1, c, n_latent, h, w, generator=gen).to(device)
         with torch.autocast(device.type, dtype=autocast_dtype or torch.bfloat16,
@@ -238,7 +250,7 @@ def sample_segments(model: torch.nn.Module, plan: SegmentPlan, *, ref_latents: T
             latents = sample_flow(denoiser, noise, sigmas,
                                   on_step=None if on_step is None else (lambda s, i=i: on_step(i, s)))
         outputs.append(SegmentOutput(latents, motion))
-        motion = motion_latents(latents, n_frames)
+        sequence = latents if sequence is None else torch.cat([sequence, latents], dim=2)
     return outputs
 
 
@@ -324,7 +336,8 @@ def generate_video(job: GenerationJob, settings: GenerateSettings, caption: Mapp
     h, w = height // model.config.vae_spatial_factor, width // model.config.vae_spatial_factor
     audio = read_audio(job.audio, AUDIO_SR) if job.audio is not None else None
     n_frames = output_frames(job, audio)
-    plan = plan_segments(n_frames, settings.segment_frames or fc.frames.max_frames or DEFAULT_SEGMENT_FRAMES)
+    plan = plan_segments(n_frames, settings.segment_frames or ckpt.segment_frames,
+                         motion=int(ckpt.card.training.get("motion_latent_frames", MOTION_LATENT_FRAMES)))
     audio_on, pose_on = "audio" in conditions, "pose" in conditions
     signals_caption = job.text is None and (caption or {}).get("backend", "signals") == "signals"
     need_faces = job.speaker is not None or signals_caption
@@ -346,10 +359,10 @@ def generate_video(job: GenerationJob, settings: GenerateSettings, caption: Mapp
 
     # 3. segments
     sigmas = flow_sigmas(settings.steps, ckpt.flow_shift)
-    bar = tqdm(total=len(plan.frames) * settings.steps, desc=job.name, unit="step", disable=not settings.progress)
+    bar = tqdm(total=len(plan.latents) * settings.steps, desc=job.name, unit="step", disable=not settings.progress)
 
     def on_step(segment: int, step: int) -> None:
-        bar.set_postfix(segment=f"{segment + 1}/{len(plan.frames)}", refresh=False)
+        bar.set_postfix(segment=f"{segment + 1}/{len(plan.latents)}", refresh=False)
         bar.update(1)
 
     autocast = PRECISIONS[settings.precision]
@@ -360,7 +373,7 @@ def generate_video(job: GenerationJob, settings: GenerateSettings, caption: Mapp
                                   batched=settings.batched_cfg, on_step=on_step, autocast_dtype=autocast)
     finally:
         bar.close()
-    video = np.concatenate([to_uint8(enc.decode(o.latents[0])) for o in outputs])[:n_frames]
+    video = to_uint8(enc.decode(torch.cat([o.latents[0] for o in outputs], dim=1)))[:n_frames]
 
     # 4. mp4 with the audio fitted to the video's length
     muxed = fit_audio(audio, n_frames, VIDEO_FPS, AUDIO_SR) if audio is not None else None
@@ -374,7 +387,7 @@ def generate_video(job: GenerationJob, settings: GenerateSettings, caption: Mapp
         "steps": settings.steps, "cfg_form": settings.cfg.form, "cfg": float(settings.cfg.scale),
         "cfg_text": s_text, "cfg_audio": s_audio if audio_on else math.nan, "branches": ",".join(branches),
         "flow_shift": ckpt.flow_shift, "seconds": n_frames / VIDEO_FPS, "frames": int(len(video)),
-        "segments": len(plan.frames), "segment_frames": ",".join(map(str, plan.frames)), "width": width,
+        "segments": len(plan.latents), "segment_latents": ",".join(map(str, plan.latents)), "width": width,
         "height": height, "fps": VIDEO_FPS, "caption": text, "caption_backend": caption_backend,
         "speaker": _speaker_label(job), "backends": json.dumps(enc.backends()),
         "wall_s": time.perf_counter() - start, "output": str(path),

@@ -40,7 +40,12 @@ from omnihuman_pipeline.models import (
 )
 from omnihuman_pipeline.models.export import WEIGHTS_FILE
 from omnihuman_pipeline.training.config import StageSettings, TrainSettings
-from omnihuman_pipeline.training.data import OmniDataModule, TrainingDataError, audio_shape
+from omnihuman_pipeline.training.data import (
+    OmniDataModule,
+    TrainingDataError,
+    audio_shape,
+    num_motion_latents,
+)
 from omnihuman_pipeline.training.ema import EMA
 from omnihuman_pipeline.training.module import TASKS, OmniHumanModule, warmup_lambda
 
@@ -200,7 +205,8 @@ def StepLogger(**kwargs: Any):  # noqa: N802 - builds the class lazily so dvcliv
     return _step_logger_class()(**kwargs)
 
 
-def build_trainer(settings: TrainSettings, run: RunFolder, max_steps: int, resume: bool) -> L.Trainer:
+def build_trainer(settings: TrainSettings, run: RunFolder, max_steps: int, resume: bool,
+                  extra: list[Any] | None = None) -> L.Trainer:
     """The Lightning trainer with checkpoints, EMA, DVCLive and a progress bar."""
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 
@@ -214,6 +220,7 @@ def build_trainer(settings: TrainSettings, run: RunFolder, max_steps: int, resum
         callbacks.append(EMA(settings.ema.decay, settings.ema.warmup))
     if t.progress_bar:
         callbacks.append(TQDMProgressBar(refresh_rate=max(1, t.log_every_n_steps)))
+    callbacks += list(extra or [])
     live = StepLogger(dir=str(run.log_dir), save_dvc_exp=False, dvcyaml=False, resume=resume, report=None)
     return L.Trainer(
         accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
@@ -244,10 +251,13 @@ def run_fingerprint(settings: TrainSettings, stage: StageSettings, index: pd.Dat
     for group, keys in executed.items():
         values[group] = {k: v for k, v in values[group].items() if k not in keys}
     values.pop("overwrite")
+    ratios = asdict(stage.effective_ratios(settings))
+    values["ratios"] = {c: ratios[c] for c in stage.conditions}  # another stage's ratio changes nothing here
+    stage_values = {k: v for k, v in asdict(stage).items() if k != "ratios"}
     ok = index[index["status"] == "ok"]
     source = (init.card.training.get("fingerprint", str(init.path)) if isinstance(init, ModelFolder)
               else str(init) if init else None)
-    return stable_hash({"settings": values, "stage": asdict(stage), "init": source,
+    return stable_hash({"settings": values, "stage": stage_values, "init": source,
                         "features": sorted(zip(ok["clip_id"], ok["config_hash"], strict=True))}, length=16)
 
 
@@ -280,7 +290,7 @@ def start_over(run: RunFolder, fingerprint: str) -> None:
 def train_stage(index: pd.DataFrame, store: FeatureStore, run: RunFolder, init: ModelFolder | Path | None,
                 train: Mapping[str, Any], stage: Mapping[str, Any], *, name: str,
                 features: Mapping[str, Any] | None = None, clips: pd.DataFrame | None = None,
-                launcher: str | None = None) -> StageOutcome:
+                launcher: str | None = None, callbacks: list[Any] | None = None) -> StageOutcome:
     """Train a stage and return its exported model and report.
 
     Args:
@@ -295,6 +305,7 @@ def train_stage(index: pd.DataFrame, store: FeatureStore, run: RunFolder, init: 
         clips: the curate clips table (names the rules that excluded clips in errors).
         launcher: ``kedro`` or ``module`` (only the module entry may start several processes itself); None
             reads ``OMNIHUMAN_LAUNCHER`` (set by the module entry), else ``kedro``.
+        callbacks: extra Lightning callbacks (timers, custom loggers).
 
     Returns:
         The model (None on ranks other than 0) and the report (``report.json``).
@@ -319,7 +330,7 @@ def train_stage(index: pd.DataFrame, store: FeatureStore, run: RunFolder, init: 
     resume = resume_checkpoint(run, fingerprint, settings.overwrite)
     if resume is None and _is_rank_zero():
         start_over(run, fingerprint)
-    trainer = build_trainer(settings, run, spec.max_steps, resume=resume is not None)
+    trainer = build_trainer(settings, run, spec.max_steps, resume=resume is not None, extra=callbacks)
     accumulate = accumulation(o.global_batch_size, settings.data.batch_size, trainer.world_size)
     datamodule = OmniDataModule(
         index, store, conditions=spec.conditions, ratios=spec.effective_ratios(settings),
@@ -367,7 +378,9 @@ def train_stage(index: pd.DataFrame, store: FeatureStore, run: RunFolder, init: 
     card = ModelCard(config, spec.index, spec.card_conditions(), features=dict(features or {}),
                      feature_backends=backends, flow=asdict(settings.flow),
                      training={"fingerprint": fingerprint, "stage": spec.name, "steps": report["steps"],
-                               "samples_seen": samples, "init": handoff["source"]})
+                               "samples_seen": samples, "init": handoff["source"],
+                               "window_latent_frames": settings.data.window_latent_frames,
+                               "motion_latent_frames": num_motion_latents(settings.data.window_latent_frames)})
     state = {k: v.detach().cpu() for k, v in module.net.state_dict().items()}
     logger.info("%s: %d steps, samples per task %s, val loss %s", spec.name, report["steps"], samples, final_val)
     return StageOutcome(TrainedModel(state, card, handoff), report)

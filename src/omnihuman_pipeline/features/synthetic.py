@@ -1,8 +1,9 @@
-"""Synthetic feature caches with known values, written in the features pipeline's shard format.
+"""Synthetic feature caches with known values, in the features pipeline's shard and index format.
 
-Latent frame k of clip c holds ``k + 100 * c`` in channel 0 (the rest seeded noise), audio frame f holds
-``f`` in every channel, and the body's nose x moves with the frame, so a test can tell exactly which
-frames a training window was cut from.
+For tests and benchmarks of training: no media, no encoders, any shapes. Latent frame k of clip c
+holds ``k + 100 * c`` in channel 0 (the rest seeded noise), audio frame f holds ``f`` in every
+channel, and the body's nose x moves with the frame, so a test can tell exactly which frames a
+training window was cut from.
 """
 
 from __future__ import annotations
