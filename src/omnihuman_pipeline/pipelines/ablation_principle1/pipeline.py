@@ -1,0 +1,9 @@
+"""Declaration of the Principle 1 ablation: its variants come from parameters_ablation_principle1.yml."""
+
+from kedro.pipeline import Pipeline
+
+from omnihuman_pipeline.pipelines.ablation_factory import ablation_pipeline
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return ablation_pipeline("ablation_principle1")
