@@ -33,7 +33,7 @@ def _dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_dvc_repro_in_a_git_repo(tmp_path, tiny_corpus):
-    """curate then features run, write the catalog outputs, are recorded in dvc.lock, and are then up to date."""
+    """`dvc repro features` runs curate then features, records their outputs in dvc.lock; they are then up to date."""
     project = tmp_path / "repo"
     for name in PROJECT_FILES:
         (project / name).parent.mkdir(parents=True, exist_ok=True)
@@ -48,7 +48,7 @@ def test_dvc_repro_in_a_git_repo(tmp_path, tiny_corpus):
     _git(project, "add", "-A")
     _git(project, "commit", "-qm", "init")
 
-    _dvc(project, "repro")
+    _dvc(project, "repro", "features")
     lock = (project / "dvc.lock").read_text()
     for out in ["data/03_primary/clips.parquet", "data/02_intermediate/videos.parquet",
                 "data/08_reporting/curate_summary.json", "data/04_feature/features.parquet",
@@ -56,6 +56,6 @@ def test_dvc_repro_in_a_git_repo(tmp_path, tiny_corpus):
         assert (project / out).exists() and out in lock
     summary = json.loads((project / "data/08_reporting/curate_summary.json").read_text())
     assert summary["videos"]["files"] == 3 and summary["clips"]["count"] == 4
-    assert "up to date" in _dvc(project, "status").stdout
+    assert "up to date" in _dvc(project, "status", "features").stdout
     metrics = _dvc(project, "metrics", "show", "--json").stdout
     assert "curate_summary.json" in metrics
