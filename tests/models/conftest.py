@@ -10,14 +10,14 @@ from torch import Tensor
 
 from omnihuman_pipeline.models import OmniHumanConfig, OmniHumanTransformer, num_pixel_frames
 
-CONDITION_OUTPUTS = ("audio_attn.to_out", "pose_guider.proj_out")
+CONDITION_OUTPUTS = ("audio_attn.to_out",)  # zero-initialised outputs of the audio branch
 
 
 def perturb_zero_inits(model: OmniHumanTransformer, *, conditions: bool, seed: int = 0) -> None:
     """Give every all-zero parameter small random values, as a trained checkpoint would have.
 
-    With ``conditions=False`` the zero-initialised audio/pose output layers stay zero (a stage-1 model
-    that just gained fresh audio and pose modules).
+    With ``conditions=False`` the zero-initialised audio outputs and pose input channels stay zero (a
+    stage-1 model that just gained fresh audio and pose modules).
     """
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -26,6 +26,9 @@ def perturb_zero_inits(model: OmniHumanTransformer, *, conditions: bool, seed: i
                 continue
             if torch.count_nonzero(param) == 0:
                 param.copy_(0.2 * torch.randn(param.shape, generator=gen))
+        pose_in = model.patch_embed.proj.weight[:, model.config.in_channels:]
+        if conditions and pose_in.numel() and torch.count_nonzero(pose_in) == 0:
+            pose_in.copy_(0.2 * torch.randn(pose_in.shape, generator=gen))
 
 
 @pytest.fixture

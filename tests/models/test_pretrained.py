@@ -53,3 +53,21 @@ def test_shape_mismatch_and_key_map(make_model) -> None:
     assert report.skipped == {"context_embedder.weight": "shape (32, 16) != model (32, 24)"}
     assert "context_embedder.weight" in report.newly_initialized
     assert "context_embedder.bias" in report.loaded
+
+
+def test_pose_learns_after_a_hand_off(inputs_factory, make_model, tiny_config) -> None:
+    """A stage-2 checkpoint handed to a pose model: a few AdamW steps move the guider and the pose input channels."""
+    _, state = _t2v_state_dict(make_model)
+    omni = OmniHumanTransformer(tiny_config).train()
+    load_pretrained_t2v(omni, state)
+    c = tiny_config.in_channels
+    before = {"guider": omni.pose_guider.proj_out.weight.detach().clone(),
+              "channels": omni.patch_embed.proj.weight[:, c:].detach().clone()}
+    opt = torch.optim.AdamW(omni.parameters(), lr=1e-2, weight_decay=0.0)
+    x = inputs_factory(tiny_config)
+    for _ in range(3):
+        opt.zero_grad()
+        (omni(**x) - torch.randn_like(x["noisy_latents"])).pow(2).mean().backward()
+        opt.step()
+    assert not torch.equal(omni.pose_guider.proj_out.weight, before["guider"])
+    assert not torch.equal(omni.patch_embed.proj.weight[:, c:], before["channels"])

@@ -11,7 +11,7 @@ Conditions and where they enter:
 * motion frames   -> clean latents packed before the noisy tokens at times -Tm..-1, excluded from the loss;
 * text            -> text stream of the joint attention (padding and disabled samples masked as keys);
 * audio           -> frame-wise cross-attention in every block (zero-initialised output);
-* pose            -> pose guider features stacked with the noisy latents on channels (zero-initialised).
+* pose            -> pose guider features stacked with the noisy latents on channels (zero-initialised input channels).
 """
 
 from __future__ import annotations
@@ -252,7 +252,14 @@ class OmniHumanTransformer(nn.Module):
     # -- setup -------------------------------------------------------------------------------------
     @torch.no_grad()
     def init_weights(self) -> None:
-        """Xavier linears, zero biases, DiT's zero adaLN / output, zero audio out / pose out (zero-init)."""
+        """Xavier linears, zero biases, DiT's zero adaLN / output; new conditions enter through zeros.
+
+        Audio: the cross-attention output is zero. Pose: the patch embedding's pose input channels are
+        zero, not the pose guider's last conv, since with both zero neither would ever get a gradient
+        (the guider's features reach the loss only through those channels, and those channels'
+        gradient is the guider's features). A stage-2 checkpoint handed to stage 3 gets the same zeros
+        (``load_pretrained_t2v`` zeroes expanded input channels), so pose starts with no effect and learns.
+        """
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.xavier_uniform_(module.weight)
@@ -266,11 +273,11 @@ class OmniHumanTransformer(nn.Module):
             zero += [block.adaln, block.adaln_context]
             if block.audio_attn is not None:
                 zero.append(block.audio_attn.to_out)
-        if self.pose_guider is not None:
-            zero.append(self.pose_guider.proj_out)
         for module in zero:
             nn.init.zeros_(module.weight)
             nn.init.zeros_(module.bias)
+        if self.pose_guider is not None:
+            self.patch_embed.proj.weight[:, self.config.in_channels:].zero_()
 
     def set_attention_backend(self, backend: str) -> None:
         """Switch every attention (joint and audio) to ``backend`` (``"sdpa"`` | ``"math"``)."""

@@ -3,7 +3,8 @@
 Each pixel frame's skeleton RGB map goes through a small strided Conv2d stack (8x down to the latent
 grid); the features of a latent frame's pixel frames are averaged (the causal VAE's grouping), joined
 with the ±window neighbouring latent frames along channels, and stacked with the noisy latents before
-the patch embedding. The last conv is zero-initialised, so a fresh guider adds nothing.
+the patch embedding. The patch embedding's pose input channels start at zero (``mmdit.init_weights``),
+so a fresh guider adds nothing yet gets a gradient.
 """
 
 from __future__ import annotations
@@ -35,8 +36,6 @@ class PoseGuider(nn.Module):
             c_in = c_out
         self.encoder = nn.Sequential(*layers)
         self.proj_out = nn.Conv2d(c_in, out_channels, 1)
-        nn.init.zeros_(self.proj_out.weight)
-        nn.init.zeros_(self.proj_out.bias)
 
     def forward(self, pose_maps: Tensor) -> Tensor:
         """Encode, pool to latent frames and join neighbours.
