@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -23,24 +25,29 @@ TRAIN = {"data": {"val_fraction": 0.25, "val_min_videos": 1, "seed": 0}}
 
 
 def test_validation_clips_are_the_videos_training_held_out(tmp_path):
-    """The clips evaluation picks are exactly the validation clips of the training data module on the same index."""
+    """The clips evaluation picks are exactly the validation clips of the training data module on the same index and
+    shards (one shard damaged), for three split seeds."""
     from omnihuman_pipeline.features.synthetic import ClipSpec, make_cache
     from omnihuman_pipeline.training.conditions import Ratios
     from omnihuman_pipeline.training.config import DataSettings
     from omnihuman_pipeline.training.data import OmniDataModule
 
     specs = [ClipSpec(f"v{i}", A=i % 3 == 0, P=i % 2 == 0) for i in range(8)] + [ClipSpec("v1"), ClipSpec("v4")]
-    index, store = make_cache(tmp_path, specs)
+    index, store = make_cache(tmp_path, specs, clips_per_shard=1)
+    damaged = Path(store.path(sorted(set(index["video_shard"]))[0]))
+    damaged.write_bytes(damaged.read_bytes()[:64])  # training leaves this shard's clip out before it splits
     for seed in (0, 1, 2):
         data = DataSettings(window_latent_frames=4, num_workers=0, val_fraction=0.25, seed=seed)
-        module = OmniDataModule(index, store, conditions=("text", "audio"), ratios=Ratios(), t_only_fraction=1.0,
-                                data=data, flow={"shift": 1.0}, with_audio=True, with_pose=False,
+        module = OmniDataModule(index, store, conditions=("text",), ratios=Ratios(), t_only_fraction=1.0,
+                                data=data, flow={"shift": 1.0}, with_audio=False, with_pose=False,
                                 total_micro_batches=2)
         module.setup()
         train = {"data": {"val_fraction": 0.25, "val_min_videos": 1, "seed": seed}}
-        assert validation_clip_ids(index, train) == [c.clip_id for c in module.val_clips]
+        assert validation_clip_ids(index, train, store) == [c.clip_id for c in module.val_clips]
         held_out = {c.video_id for c in module.val_clips}
         assert held_out and not held_out & {c.video_id for c in module.train_clips}
+    seed0 = {"data": {"val_fraction": 0.25, "val_min_videos": 1, "seed": 0}}
+    assert validation_clip_ids(index, seed0) != validation_clip_ids(index, seed0, store)  # the damaged shard counts
 
 
 def test_validation_videos_take_media_caption_and_pose_from_the_clips_table():

@@ -11,11 +11,11 @@ import yaml
 
 from omnihuman_pipeline.datasets.local_folder import LocalFolder
 from omnihuman_pipeline.evaluation.test_sets import EvaluationError, validation_clip_ids
+from omnihuman_pipeline.features.synthetic import ClipSpec, make_cache
 from omnihuman_pipeline.pipelines.evaluate import create_pipeline
 from omnihuman_pipeline.pipelines.evaluate.nodes import evaluate_checkpoints
 from tests.evaluation.conftest import (
     clips_table,
-    features_index,
     write_talking_video,
     write_test_folder,
     write_trained_folder,
@@ -26,9 +26,9 @@ from .conftest import make_project, run_kedro
 OUTPUTS = ["data/08_reporting/eval_metrics.json", "data/08_reporting/eval_summary.json",
            "data/08_reporting/eval_table.md", "data/08_reporting/eval_per_video.parquet",
            "data/08_reporting/eval_strips.png", "data/07_model_output/eval/generated.parquet"]
-# five talking videos, v0 with two clips; A / P eligibility varies so the split's stratification has work to do
-CLIPS = [("v0-000000", "v0", True, True), ("v0-000030", "v0", True, True), ("v1-000000", "v1", False, True),
-         ("v2-000000", "v2", True, False), ("v3-000000", "v3", False, False), ("v4-000000", "v4", True, True)]
+# five videos, v0 with two clips; A / P eligibility varies so the split's stratification has work to do
+SPECS = [ClipSpec("v0", A=True, P=True), ClipSpec("v0", A=True, P=True), ClipSpec("v1", P=True),
+         ClipSpec("v2", A=True), ClipSpec("v3"), ClipSpec("v4", A=True, P=True)]
 
 
 def test_pipeline_declaration():
@@ -36,8 +36,8 @@ def test_pipeline_declaration():
     nodes = {n.name: n for n in create_pipeline().nodes}
     assert set(nodes) == {"select_test_sets_node", "evaluate_checkpoints_node", "report_evaluation_node",
                           "plot_strips_node"}
-    assert nodes["select_test_sets_node"].inputs == ["features", "clips", "params:train", "params:evaluate_test_sets",
-                                                     "eval_test_media"]
+    assert nodes["select_test_sets_node"].inputs == ["features", "feature_store", "clips", "params:train",
+                                                     "params:evaluate_test_sets", "eval_test_media"]
     assert {"params:evaluate", "params:evaluate_methods", "params:generate", "eval_models", "eval_videos"} <= set(
         nodes["evaluate_checkpoints_node"].inputs)
     assert nodes["report_evaluation_node"].outputs == ["eval_metrics", "eval_summary", "eval_table", "eval_per_video",
@@ -53,16 +53,19 @@ def test_missing_checkpoint_stops_with_the_train_command(tmp_path):
 
 @pytest.fixture(scope="module")
 def evaluated_project(tmp_path_factory):
-    """A tiny project: curated talking clips and their features index, stage2/stage3 folders with reports, a folder
-    test set (two good videos, one without audio, one broken); `kedro run --pipeline=evaluate --env=tiny` once."""
+    """A tiny project: talking clips with a features index and shards, their clips table, stage2/stage3 folders with
+    reports, a folder test set (two good videos, one without audio, one broken); `kedro run --pipeline=evaluate
+    --env=tiny` once."""
     project = make_project(tmp_path_factory.mktemp("evaluate_project"))
+    index, _ = make_cache(project / "data/04_feature", SPECS)
+    index.to_parquet(project / "data/04_feature/features.parquet")
+    clips = [(r.clip_id, r.video_id, r.eligible_A, r.eligible_P) for r in index.itertuples()]
     media = {}
-    for i, (clip_id, video_id, *_) in enumerate(CLIPS):
+    for i, (clip_id, video_id, *_) in enumerate(clips):
         rel = f"data/02_intermediate/clips/{video_id}/{clip_id}.mp4"
         write_talking_video(project / rel, seed=i, seconds=1.2)
         media[clip_id] = rel
-    features_index(CLIPS).to_parquet(project / "data/04_feature/features.parquet")
-    clips_table(CLIPS, media).to_parquet(project / "data/03_primary/clips.parquet")
+    clips_table(clips, media).to_parquet(project / "data/03_primary/clips.parquet")
     for stage in (2, 3):
         write_trained_folder(project / f"data/06_models/stage{stage}", stage, seed=stage)
     write_test_folder(project / "data/01_raw/eval/mine", seconds=1.2)
@@ -80,7 +83,8 @@ def test_kedro_run_evaluate_writes_every_report(evaluated_project):
     for rel in OUTPUTS:
         assert (evaluated_project / rel).is_file(), rel
     generated = pd.read_parquet(evaluated_project / "data/07_model_output/eval/generated.parquet")
-    held_out = validation_clip_ids(features_index(CLIPS), {"data": {"val_fraction": 0.2, "val_min_videos": 1}})
+    index = pd.read_parquet(evaluated_project / "data/04_feature/features.parquet")
+    held_out = validation_clip_ids(index, {"data": {"val_fraction": 0.2, "val_min_videos": 1}})
     val = generated[generated["test_set"] == "validation"]
     assert sorted(set(val["video_id"])) == sorted(held_out) and set(val["status"]) == {"ok"}
     assert set(generated["method"]) == {"stage2", "stage3"}

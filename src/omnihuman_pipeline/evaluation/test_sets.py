@@ -86,12 +86,14 @@ def clip_media_path(clip: Mapping[str, Any]) -> str | None:
     return str(value) if isinstance(value, str) and value else None
 
 
-def validation_clip_ids(features: pd.DataFrame, train: Mapping[str, Any] | None) -> list[str]:
+def validation_clip_ids(features: pd.DataFrame, train: Mapping[str, Any] | None, store: Any = None) -> list[str]:
     """Clip ids of the videos training held out: the same split training made, from the features index.
 
     Args:
         features: the features index (``features.parquet``).
         train: the ``train`` parameter group (its ``data.val_fraction``, ``val_min_videos``, ``seed``).
+        store: the feature shard store; training leaves clips in unreadable shards out before it splits, so
+            given the store the split does too (None: every usable clip of the index enters the split).
 
     Returns:
         The held-out videos' usable clip ids, in index order.
@@ -100,10 +102,13 @@ def validation_clip_ids(features: pd.DataFrame, train: Mapping[str, Any] | None)
         EvaluationError: no usable clip, or a split that holds out no video.
     """
     from omnihuman_pipeline.training.config import TrainSettings
-    from omnihuman_pipeline.training.data import clip_refs, split_videos
+    from omnihuman_pipeline.training.data import clip_refs, readable_shards, split_videos
 
     data = TrainSettings.from_params(dict(train or {})).data
     refs = clip_refs(features) if len(features) and "status" in features else []
+    if store is not None and refs:
+        bad = readable_shards(store, {r.shard for r in refs})
+        refs = [r for r in refs if r.shard not in bad]
     if not refs:
         raise EvaluationError("the features index has no usable clip: run `kedro run --pipeline=features` (after "
                               "curate) before evaluating on the validation clips, or evaluate a folder test set")
@@ -198,7 +203,7 @@ def _check_spec(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
 
 def resolve_test_sets(specs: Mapping[str, Mapping[str, Any]], *, features: pd.DataFrame | None = None,
                       clips: pd.DataFrame | None = None, train: Mapping[str, Any] | None = None,
-                      media_root: str | Path | None = None) -> list[TestSet]:
+                      store: Any = None, media_root: str | Path | None = None) -> list[TestSet]:
     """Build the configured test sets.
 
     Args:
@@ -207,6 +212,8 @@ def resolve_test_sets(specs: Mapping[str, Mapping[str, Any]], *, features: pd.Da
         features: the features index (``validation`` sets).
         clips: the clips table (``validation`` sets).
         train: the ``train`` parameter group (``validation`` sets).
+        store: the feature shard store (``validation`` sets: clips in unreadable shards leave the split, as in
+            training).
         media_root: the folder ``folder`` names are relative to (``data/01_raw``); absolute names are used as is.
 
     Returns:
@@ -223,7 +230,7 @@ def resolve_test_sets(specs: Mapping[str, Mapping[str, Any]], *, features: pd.Da
         if spec["source"] == "validation":
             if features is None or clips is None:
                 raise EvaluationError(f"test set {name!r} needs the features index and the clips table")
-            videos = validation_videos(validation_clip_ids(features, train), clips, spec["eligible"])
+            videos = validation_videos(validation_clip_ids(features, train, store), clips, spec["eligible"])
         else:
             folder = Path(spec["folder"])
             videos = folder_videos(folder if folder.is_absolute() or media_root is None else Path(media_root) / folder)

@@ -11,14 +11,16 @@ from omnihuman_pipeline.evaluation.plots import strip_figure
 from omnihuman_pipeline.evaluation.report import metrics_records, metrics_summary, metrics_table
 from omnihuman_pipeline.evaluation.run import EvalResult, EvalSettings, evaluate_models, resolve_model_folders
 from omnihuman_pipeline.evaluation.test_sets import TestSet, resolve_test_sets
+from omnihuman_pipeline.features.shards import FeatureStore
 
 
-def select_test_sets(features: pd.DataFrame, clips: pd.DataFrame, train: dict[str, Any],
+def select_test_sets(features: pd.DataFrame, feature_store: FeatureStore, clips: pd.DataFrame, train: dict[str, Any],
                      evaluate_test_sets: dict[str, Any], eval_test_media: LocalFolder) -> list[TestSet]:
     """The configured test sets: the training split's held-out clips and/or folders of real videos.
 
     Args:
         features: the features index (the validation split is recomputed from it).
+        feature_store: the feature shards (clips in unreadable shards leave the split, as in training).
         clips: the curate clips table (media, caption, pose of the held-out clips).
         train: the `train` parameters (`data.val_fraction`, `val_min_videos`, `seed` of the split).
         evaluate_test_sets: name -> `{source, label, drives, folder, eligible, max_videos, seed}`.
@@ -27,7 +29,7 @@ def select_test_sets(features: pd.DataFrame, clips: pd.DataFrame, train: dict[st
     Returns:
         The test sets, each with its videos.
     """
-    return resolve_test_sets(evaluate_test_sets, features=features, clips=clips, train=train,
+    return resolve_test_sets(evaluate_test_sets, features=features, clips=clips, train=train, store=feature_store,
                              media_root=eval_test_media.root)
 
 

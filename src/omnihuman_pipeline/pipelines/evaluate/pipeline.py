@@ -14,7 +14,8 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(select_test_sets,
-                 ["features", "clips", "params:train", "params:evaluate_test_sets", "eval_test_media"],
+                 ["features", "feature_store", "clips", "params:train", "params:evaluate_test_sets",
+                  "eval_test_media"],
                  "eval_test_sets", name="select_test_sets_node"),
             Node(evaluate_checkpoints,
                  ["eval_test_sets", "eval_models", "eval_videos", "params:evaluate_methods", "params:evaluate",
