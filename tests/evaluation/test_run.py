@@ -52,6 +52,8 @@ def test_good_videos_are_generated_at_the_bucket_and_length_of_the_real_ones(fol
         assert video_frames(path, bucket, 100).shape == video_frames(str(test_folder / "good_a.mp4"), bucket,
                                                                      17).shape == (17, 32, 32, 3)
     assert ok["caption_backend"].eq("signals").all()
+    assert ok.set_index("drive")["conditions"].to_dict() == {"audio": "text,image,audio",
+                                                             "audio_pose": "text,image,audio,pose"}
 
 
 def test_bad_videos_get_a_status_and_reason_and_the_run_goes_on(folder_result):

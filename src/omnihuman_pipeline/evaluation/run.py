@@ -57,7 +57,8 @@ METRIC_COLUMNS = ["test_set", "method", "model", "drive", "name", "value", "back
 PER_VIDEO_COLUMNS = ["test_set", "method", "model", "drive", "video_id", "metric", "value", "backend", "status",
                      "reason", "n"]
 GENERATED_COLUMNS = ["test_set", "method", "model", "drive", "video_id", "status", "reason", "media", "pose",
-                     "caption", "caption_backend", "frames", "width", "height", "seed", "steps", "wall_s", "output"]
+                     "conditions", "caption", "caption_backend", "frames", "width", "height", "seed", "steps",
+                     "wall_s", "output"]
 
 
 @dataclass(frozen=True)
