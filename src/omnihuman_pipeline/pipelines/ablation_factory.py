@@ -5,9 +5,12 @@
 profiles in ``conf/<env>`` change the variants' settings, not the list) and chains, per variant,
 
     resolve_ablation_stage -> train_omnihuman_stage   (namespace <ablation>.<variant>.<stage>, for each stage)
+    evaluate_ablation_variant                          (namespace <ablation>.<variant>, on its last model)
 
-starting from the ablation's ``start`` model (``stage1.model``); the variants' reports then feed one
-table node.
+starting from the ablation's ``start`` model (``stage1.model``). The variants are evaluated with the
+evaluate pipeline's settings (``params:evaluate``, ``evaluate_test_sets``, ``evaluate_run``) on the same
+test sets (one ``select_ablation_test_sets`` node), and one ``report_ablation`` node turns them into the
+table, its JSON and the bar plot.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from typing import Any
 import yaml
 from kedro.pipeline import Node, Pipeline
 
-from omnihuman_pipeline.ablation.variants import variant_stage_names
+from omnihuman_pipeline.ablation.variants import variant_labels, variant_stage_names
+from omnihuman_pipeline.pipelines.evaluate.nodes import select_test_sets
 from omnihuman_pipeline.pipelines.train.nodes import train_omnihuman_stage
 
 SHARED = ("features", "feature_store", "clips")
@@ -32,6 +36,41 @@ def resolve_ablation_stage(base_stage: dict[str, Any], ablation: dict[str, Any],
     from omnihuman_pipeline.ablation.variants import resolve_stage
 
     return resolve_stage(base_stage, ablation, variant, stage)
+
+
+def evaluate_ablation_variant(test_sets: list, model: Any, videos: Any, evaluate: dict[str, Any],
+                              evaluate_run: dict[str, Any], generate: dict[str, Any], caption: dict[str, Any], *,
+                              label: str) -> Any:
+    """A variant's last model on the ablation's test sets, as the evaluate pipeline scores a model."""
+    from omnihuman_pipeline.evaluation.run import EvalSettings, evaluate_models
+
+    return evaluate_models({label: model}, test_sets, EvalSettings.from_params(evaluate_run, generate, evaluate),
+                           caption, videos.root)
+
+
+def report_ablation(ablation: dict[str, Any], evaluate_report: dict[str, Any], *, name: str,
+                    **variants: Any) -> tuple[dict[str, Any], str, Any]:
+    """The ablation's JSON, markdown table (with the paper's rows beside ours) and bar plot.
+
+    Args:
+        ablation: the ablation group (variant labels).
+        evaluate_report: ``metrics_table`` options (``hide``, ``digits``).
+        name: the ablation.
+        variants: ``<variant>__eval`` (its ``EvalResult``) and ``<variant>__report`` (its last stage's report).
+    """
+    from omnihuman_pipeline.ablation.report import (
+        ablation_json,
+        ablation_table,
+        bar_figure,
+        merge_variants,
+        training_facts,
+    )
+
+    labels = variant_labels(ablation)
+    merged = merge_variants([variants[f"{v}__eval"] for v in labels])
+    training = {v: training_facts(variants[f"{v}__report"]) for v in labels}
+    return (ablation_json(name, merged, labels, training), ablation_table(name, merged, labels, **evaluate_report),
+            bar_figure(name, merged.metrics, labels, merged.test_set_labels))
 
 
 def ablation_parameters(name: str, conf_source: str | os.PathLike | None = None) -> dict[str, Any]:
@@ -63,7 +102,7 @@ def ablation_pipeline(name: str, ablation: dict[str, Any] | None = None) -> Pipe
     """The training part of an ablation: every variant's stages, each from the previous one's model."""
     ablation = ablation or ablation_parameters(name)
     start, base = f"{ablation.get('start', 'stage1')}.model", ablation.get("stage", "stage2")
-    parts = []
+    parts, results = [], {}
     for variant in ablation["variants"]:
         previous = start
         for stage in variant_stage_names(ablation, variant):
@@ -80,5 +119,17 @@ def ablation_pipeline(name: str, ablation: dict[str, Any] | None = None) -> Pipe
                                   parameters={"params:train": "params:train", "params:features": "params:features",
                                               "params:base_stage": f"params:{base}",
                                               "params:ablation": f"params:{name}"}))
-            previous = f"{namespace}.model"
-    return sum(parts, Pipeline([]))
+            last_report, previous = f"{namespace}.report", f"{namespace}.model"
+        parts.append(Pipeline([Node(
+            _bound(evaluate_ablation_variant, label=variant_labels(ablation)[variant]),
+            [f"{name}.test_sets", previous, f"{name}.{variant}.eval_videos", "params:evaluate",
+             "params:evaluate_run", "params:generate", "params:caption"], f"{name}.{variant}.eval",
+            name="evaluate_ablation_variant_node", namespace=f"{name}.{variant}")]))
+        results[f"{variant}__eval"], results[f"{variant}__report"] = f"{name}.{variant}.eval", last_report
+    test_sets = Node(select_test_sets, ["features", "feature_store", "clips", "params:train",
+                                        "params:evaluate_test_sets", "eval_test_media"], f"{name}.test_sets",
+                     name="select_ablation_test_sets_node", namespace=name)
+    table = Node(_bound(report_ablation, name=name), {"ablation": f"params:{name}",
+                                                      "evaluate_report": "params:evaluate_report", **results},
+                 [f"{name}_report", f"{name}_table", f"{name}_bars"], name="report_ablation_node", namespace=name)
+    return sum(parts, Pipeline([test_sets, table]))
