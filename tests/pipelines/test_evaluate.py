@@ -38,8 +38,8 @@ def test_pipeline_declaration():
                           "plot_strips_node"}
     assert nodes["select_test_sets_node"].inputs == ["features", "feature_store", "clips", "params:train",
                                                      "params:evaluate_test_sets", "eval_test_media"]
-    assert {"params:evaluate", "params:evaluate_methods", "params:generate", "eval_models", "eval_videos"} <= set(
-        nodes["evaluate_checkpoints_node"].inputs)
+    assert {"params:evaluate", "params:evaluate_methods", "params:generate", "eval_models", "eval_videos",
+            "stage3.model"} <= set(nodes["evaluate_checkpoints_node"].inputs)  # the model orders it after training
     assert nodes["report_evaluation_node"].outputs == ["eval_metrics", "eval_summary", "eval_table", "eval_per_video",
                                                        "eval_generated"]
     assert nodes["plot_strips_node"].outputs == ["eval_strips"]
@@ -48,7 +48,8 @@ def test_pipeline_declaration():
 def test_missing_checkpoint_stops_with_the_train_command(tmp_path):
     """No stage3 folder: the evaluation node stops before generating anything and names the train pipeline."""
     with pytest.raises(EvaluationError, match="kedro run --pipeline=train"):
-        evaluate_checkpoints([], LocalFolder(tmp_path), LocalFolder(tmp_path / "out"), ["stage3"], {}, {}, {}, {})
+        evaluate_checkpoints([], LocalFolder(tmp_path), LocalFolder(tmp_path / "out"), ["stage3"], {}, {}, {}, {},
+                             None)
 
 
 @pytest.fixture(scope="module")

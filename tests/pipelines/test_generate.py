@@ -16,7 +16,7 @@ from tests.inference.conftest import one_torch_thread, write_model_folder  # noq
 from .conftest import make_project, run_kedro
 
 INPUTS = ["params:generate_jobs", "params:generate", "params:caption", "generate_inputs", "generate_models",
-          "generated_videos"]
+          "generated_videos", "stage3.model"]
 
 
 def write_talking_inputs(raw, seconds: float = 2.0) -> None:
@@ -37,7 +37,7 @@ def tiny_params(project) -> dict:
 
 
 def test_pipeline_declaration():
-    """One thin node from the jobs, the settings, the curate captioner and three folders to the generated table."""
+    """One thin node from the jobs, settings, captioner, three folders and the final model to the generated table."""
     [node] = create_pipeline().nodes
     assert node.name == "generate_videos_node" and node.inputs == INPUTS and node.outputs == ["generated"]
 
@@ -50,7 +50,8 @@ def test_tiny_default_jobs_run_in_process(tmp_path, monkeypatch):
     params, catalog_conf = tiny_params(project)
     assert [j["name"] for j in params["generate_jobs"]] == ["talking_synced", "two_person_left"]
     monkeypatch.chdir(project)
-    catalog = DataCatalog.from_config({k: v for k, v in catalog_conf.items() if k.startswith("generate")})
+    catalog = DataCatalog.from_config({k: v for k, v in catalog_conf.items()
+                                       if k.startswith("generate") or k == "{stage}.model"})
     for key in ("generate_jobs", "generate", "caption"):
         catalog[f"params:{key}"] = params[key] if key != "generate" else {**params[key], "progress": False}
     SequentialRunner().run(create_pipeline(), catalog)

@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 
 from omnihuman_pipeline.datasets.local_folder import LocalFolder
+from omnihuman_pipeline.datasets.model_folder import ModelFolder
 from omnihuman_pipeline.evaluation.plots import strip_figure
 from omnihuman_pipeline.evaluation.report import metrics_records, metrics_summary, metrics_table
 from omnihuman_pipeline.evaluation.run import EvalResult, EvalSettings, evaluate_models, resolve_model_folders
@@ -35,7 +36,7 @@ def select_test_sets(features: pd.DataFrame, feature_store: FeatureStore, clips:
 
 def evaluate_checkpoints(eval_test_sets: list[TestSet], eval_models: LocalFolder, eval_videos: LocalFolder,
                          evaluate_methods: list[str], evaluate: dict[str, Any], evaluate_run: dict[str, Any],
-                         generate: dict[str, Any], caption: dict[str, Any]) -> EvalResult:
+                         generate: dict[str, Any], caption: dict[str, Any], final_model: ModelFolder) -> EvalResult:
     """Generate every test video with each model and score it against the real one.
 
     Args:
@@ -47,11 +48,13 @@ def evaluate_checkpoints(eval_test_sets: list[TestSet], eval_models: LocalFolder
         evaluate_run: max_seconds, seed, strip plot sizes, `generate` overrides.
         generate: the generate pipeline's sampling settings.
         caption: the curate caption settings, for test videos without a caption.
+        final_model: the last training stage's model (evaluated when `evaluate_methods` is empty; as an input,
+            what makes `kedro run` train before it evaluates).
 
     Returns:
         Metric rows, per-video rows, generated-video rows and strip frames.
     """
-    models = resolve_model_folders(eval_models.root, evaluate_methods)
+    models = resolve_model_folders(eval_models.root, evaluate_methods or [str(final_model.path)])
     settings = EvalSettings.from_params(evaluate_run, generate, evaluate)
     return evaluate_models(models, eval_test_sets, settings, caption, eval_videos.root)
 

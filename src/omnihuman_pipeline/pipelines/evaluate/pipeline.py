@@ -19,7 +19,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                  "eval_test_sets", name="select_test_sets_node"),
             Node(evaluate_checkpoints,
                  ["eval_test_sets", "eval_models", "eval_videos", "params:evaluate_methods", "params:evaluate",
-                  "params:evaluate_run", "params:generate", "params:caption"],
+                  "params:evaluate_run", "params:generate", "params:caption", "stage3.model"],
                  "eval_result", name="evaluate_checkpoints_node"),
             Node(report_evaluation, ["eval_result", "params:evaluate_report"],
                  ["eval_metrics", "eval_summary", "eval_table", "eval_per_video", "eval_generated"],

@@ -10,7 +10,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(generate_videos,
                  ["params:generate_jobs", "params:generate", "params:caption", "generate_inputs", "generate_models",
-                  "generated_videos"],
+                  "generated_videos", "stage3.model"],
                  "generated", name="generate_videos_node"),
         ]
     )
