@@ -173,8 +173,8 @@ def resolve_precision(settings: TrainSettings) -> str:
 def check_launch(settings: TrainSettings, launcher: str) -> None:
     """Many processes come from torchrun / SLURM or the module entry, never from inside ``kedro run``."""
     t = settings.trainer
-    many = t.num_nodes > 1 or (isinstance(t.devices, int) and t.devices > 1) or str(t.devices).isdigit() and int(
-        t.devices) > 1
+    many = (t.num_nodes > 1 or str(t.devices).isdigit() and int(t.devices) > 1
+            or str(t.strategy).startswith(("ddp", "fsdp")))  # Lightning would re-launch `kedro run` per rank
     if launcher == "kedro" and many and "WORLD_SIZE" not in os.environ:
         raise TrainingSetupError(
             "multi-process training is launched outside kedro run: torchrun --nproc_per_node <gpus> "
