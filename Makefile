@@ -35,20 +35,15 @@ curate: install
 features: install
 	$(BIN)/kedro run --pipeline=features --env=$(PROFILE)
 
-demo: corpus curate features
-	@echo ""
-	@echo "Results:"
-	@echo "  data/02_intermediate/videos.parquet        one row per input file (status, error)"
-	@echo "  data/03_primary/clips.parquet              one row per scene clip (scores, eligible_T/A/P, reasons, caption)"
-	@echo "  data/02_intermediate/clips/                clip media (25 fps, 16 kHz mono audio) and pose keypoints"
-	@echo "  data/08_reporting/curate_summary.json      counts, hours per class, rejection reasons"
-	@echo "  data/08_reporting/curate_{funnel,histograms}.png"
-	@echo "  data/04_feature/features.parquet, shards/  cached latents, audio, text and pose features"
-	@echo "  notebooks/curation_report.ipynb            the curation report (reads the catalog)"
+# the whole lifecycle on the tiny profile: curate -> features -> 3 training stages -> generate -> evaluate and
+# both ablations, as the DVC DAG (params.yaml: profile tiny); then where every result is
+demo: corpus
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 	@$(BIN)/python -m omnihuman_pipeline.curation.show data/08_reporting/curate_summary.json
+	@$(BIN)/python -m omnihuman_pipeline.results
 
 repro: install
-	$(BIN)/dvc repro
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
 test: install
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -q

@@ -1,0 +1,92 @@
+"""The whole lifecycle under `dvc repro` (tiny profile) in a fresh git repo.
+
+curate -> features -> train_stage1..3 -> generate -> evaluate, and both ablations: the first `dvc repro` runs
+every stage, the second none; changing one training ratio (`dvc exp run -S`) reruns exactly the stages that
+read it; `dvc exp show` lists the experiment; the ablation report notebook then runs on the outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from tests.pipelines.conftest import REPO
+from tests.pipelines.test_dvc import PROJECT_FILES, _dvc, _git
+
+STAGES = ["curate", "features", "train_stage1", "train_stage2", "train_stage3", "generate", "evaluate",
+          "ablation_principle1", "ablation_principle2"]
+# what the generate jobs, evaluation and training need: talking heads (A), a two-person clip (speaker job), a
+# multi-scene and a hands video (P), no-person and broken files (rejected with reasons)
+CORPUS = ["talking/synced_0.mp4", "talking/audio_early_3.mp4", "talking/audio_late_3.mp4", "talking/two_person.mp4",
+          "multi/three_scenes.mp4", "single/half_body_hand.mp4", "single/no_person_coffee.webm", "bad/empty.mp4"]
+
+
+def ran_stages(output: str) -> list[str]:
+    """The stages a `dvc repro` / `dvc exp run` executed, in order."""
+    return re.findall(r"Running stage '([\w-]+)'", output)
+
+
+def git_project(root: Path, corpus: Path) -> Path:
+    for name in PROJECT_FILES:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / name, root / name)
+    shutil.copytree(REPO / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(REPO / "notebooks", root / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    for rel in CORPUS:
+        (root / "data/01_raw" / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(corpus / rel, root / "data/01_raw" / rel)
+    _git(root, "init", "-q")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-qm", "init")
+    return root
+
+
+@pytest.mark.slow
+def test_whole_lifecycle_under_dvc_repro(tmp_path, tiny_corpus, monkeypatch):
+    project = git_project(tmp_path / "repo", tiny_corpus)
+    assert "profile: tiny" in (project / "params.yaml").read_text()  # a fresh clone's `dvc repro` is the demo
+
+    first = _dvc(project, "repro").stdout
+    assert sorted(ran_stages(first)) == sorted(STAGES)
+    lock = (project / "dvc.lock").read_text()
+    assert all(f"  {stage}:" in lock for stage in STAGES)
+    for out in ["data/03_primary/clips.parquet", "data/04_feature/features.parquet",
+                "data/06_models/stage3/model.safetensors", "data/07_model_output/generated.parquet",
+                "data/08_reporting/eval_table.md", "data/08_reporting/eval_summary.json",
+                "data/08_reporting/ablation_principle1.md", "data/08_reporting/ablation_principle2.json",
+                "data/08_reporting/ablation_principle2.png"]:
+        assert (project / out).is_file(), out
+    assert list((project / "data/07_model_output/videos").glob("*.mp4"))
+    report = json.loads((project / "data/08_reporting/ablation_principle2.json").read_text())
+    assert report["variants"] == ["IA", "IPA", "IAP_A_lt_P", "IAP_A_gt_P"]
+    assert "IAP, A>P" in (project / "data/08_reporting/ablation_principle2.md").read_text()
+
+    _git(project, "add", "-A")  # as a user would: the lock (and DVC's .gitignore files) go into git
+    _git(project, "commit", "-qm", "tiny lifecycle")
+    again = _dvc(project, "repro").stdout
+    assert ran_stages(again) == [], again[-2000:]
+
+    # the pose ratio is read by stage 3 (and so generate and evaluate) and by the Principle 2 ablation only
+    exp = _dvc(project, "exp", "run", "-S", "conf/base/parameters_train.yml:train.ratios.pose=0.3").stdout
+    assert sorted(ran_stages(exp)) == ["ablation_principle2", "evaluate", "generate", "train_stage3"], exp[-2000:]
+    shown = _dvc(project, "exp", "show", "--json").stdout
+    assert "train.ratios" in shown or '"pose": 0.3' in shown
+
+    monkeypatch.setenv("OMNIHUMAN_PROJECT", str(project))
+    monkeypatch.setenv("KEDRO_ENV", "tiny")
+    monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "1")
+    nb = nbformat.read(project / "notebooks/ablation_report.ipynb", as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(project / "notebooks")}}).execute()
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2  # one bar figure per ablation
+    markdown = "".join(o.get("data", {}).get("text/markdown", "") for o in outputs)
+    assert "0% T-Data" in markdown and "IAP, A<P" in markdown and "paper" in markdown.lower()
