@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from omnihuman_pipeline.models import OmniHumanConfig, OmniHumanTransformer, PoseGuider, latent_to_pixel_frames
+from omnihuman_pipeline.models import (
+    OmniHumanConfig,
+    OmniHumanTransformer,
+    PoseGuider,
+    latent_to_pixel_frames,
+)
 
 
 def _guider(window: int = 1) -> PoseGuider:
