@@ -65,7 +65,7 @@ def test_whole_lifecycle_under_dvc_repro(tmp_path, tiny_corpus, monkeypatch):
         assert (project / out).is_file(), out
     assert list((project / "data/07_model_output/videos").glob("*.mp4"))
     report = json.loads((project / "data/08_reporting/ablation_principle2.json").read_text())
-    assert report["variants"] == ["IA", "IPA", "IAP_A_lt_P", "IAP_A_gt_P"]
+    assert list(report["variants"]) == ["IA", "IPA", "IAP_A_lt_P", "IAP_A_gt_P"]
     assert "IAP, A>P" in (project / "data/08_reporting/ablation_principle2.md").read_text()
 
     _git(project, "add", "-A")  # as a user would: the lock (and DVC's .gitignore files) go into git
