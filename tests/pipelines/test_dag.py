@@ -49,11 +49,12 @@ def git_project(root: Path, corpus: Path) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3000)  # ~7 min of DAG then ~3 min of experiment on 2 free cores
 def test_whole_lifecycle_under_dvc_repro(tmp_path, tiny_corpus, monkeypatch):
     project = git_project(tmp_path / "repo", tiny_corpus)
     assert "profile: tiny" in (project / "params.yaml").read_text()  # a fresh clone's `dvc repro` is the demo
 
-    first = _dvc(project, "repro").stdout
+    first = _dvc(project, "repro", timeout=1800).stdout
     assert sorted(ran_stages(first)) == sorted(STAGES)
     lock = (project / "dvc.lock").read_text()
     assert all(f"  {stage}:" in lock for stage in STAGES)

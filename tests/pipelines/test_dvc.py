@@ -23,10 +23,10 @@ def _git(project: Path, *args: str) -> None:
                         "GIT_COMMITTER_EMAIL": "t@t"})
 
 
-def _dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
+def _dvc(project: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     env = {**kedro_env(), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=project, env=env, capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
 
