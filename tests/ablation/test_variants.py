@@ -64,3 +64,10 @@ def test_bad_variants_are_clear_errors():
         resolve_stage(BASE["stage2"], ablation, "v", "s1")
     with pytest.raises(AblationConfigError, match="unknown keys"):
         resolve_stage(BASE["stage2"], {"budget_steps": 10, "variants": {"v": {"stages": {"s1": {"lr": 1}}}}}, "v", "s1")
+
+
+def test_variants_are_found_from_a_subfolder_of_the_project(monkeypatch):
+    """A notebook runs in notebooks/: the registry still finds the project's conf (a parent folder's)."""
+    monkeypatch.chdir(REPO / "notebooks")
+    monkeypatch.delenv("KEDRO_ENV", raising=False)
+    assert ablation_parameters("ablation_principle2") == ablation_parameters("ablation_principle2", REPO / "conf")

@@ -77,8 +77,11 @@ def test_whole_lifecycle_under_dvc_repro(tmp_path, tiny_corpus, monkeypatch):
     # the pose ratio is read by stage 3 (and so generate and evaluate) and by the Principle 2 ablation only
     exp = _dvc(project, "exp", "run", "-S", "conf/base/parameters_train.yml:train.ratios.pose=0.3").stdout
     assert sorted(ran_stages(exp)) == ["ablation_principle2", "evaluate", "generate", "train_stage3"], exp[-2000:]
-    shown = _dvc(project, "exp", "show", "--json").stdout
-    assert "train.ratios" in shown or '"pose": 0.3' in shown
+    [experiment] = [e for r in json.loads(_dvc(project, "exp", "show", "--json").stdout)
+                    for e in r.get("experiments") or []]
+    data = experiment["revs"][0]["data"]
+    assert data["params"]["conf/base/parameters_train.yml"]["data"]["train"]["ratios"]["pose"] == 0.3
+    assert {"data/06_models/stage3/report.json", "data/08_reporting/eval_summary.json"} <= set(data["metrics"])
 
     monkeypatch.setenv("OMNIHUMAN_PROJECT", str(project))
     monkeypatch.setenv("KEDRO_ENV", "tiny")

@@ -75,7 +75,7 @@ def report_ablation(ablation: dict[str, Any], evaluate_report: dict[str, Any], *
 
 def ablation_parameters(name: str, conf_source: str | os.PathLike | None = None) -> dict[str, Any]:
     """The ablation's parameter group as declared in ``conf/base`` (with ``KEDRO_ENV``'s file over it)."""
-    root = Path(conf_source) if conf_source else Path.cwd() / "conf"
+    root = Path(conf_source) if conf_source else _conf_folder(name)
     group: dict[str, Any] = {}
     for env in ("base", os.environ.get("KEDRO_ENV")):
         path = root / env / f"parameters_{name}.yml" if env else None
@@ -85,6 +85,16 @@ def ablation_parameters(name: str, conf_source: str | os.PathLike | None = None)
         raise FileNotFoundError(f"{root}/base/parameters_{name}.yml declares no `{name}.variants`; run kedro from "
                                 "the project folder")
     return group
+
+
+def _conf_folder(name: str) -> Path:
+    """``conf`` of the project the process runs in: the working folder's or a parent's (a notebook runs in
+    ``notebooks/``)."""
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "conf" / "base" / f"parameters_{name}.yml").is_file():
+            return folder / "conf"
+    return here / "conf"
 
 
 def _merge(base: dict, extra: dict) -> dict:
