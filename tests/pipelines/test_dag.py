@@ -8,16 +8,36 @@ read it; `dvc exp show` lists the experiment; the ablation report notebook then 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.pipelines.conftest import REPO
-from tests.pipelines.test_dvc import PROJECT_FILES, _dvc, _git
+from tests.pipelines.conftest import REPO, kedro_env
+
+PROJECT_FILES = ["pyproject.toml", "dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", ".dvc/config",
+                 ".dvc/.gitignore", ".telemetry"]
+
+
+def _git(project: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=project, check=True, capture_output=True,
+                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+                        "GIT_COMMITTER_EMAIL": "t@t"})
+
+
+def _dvc(project: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = {**kedro_env(), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=project, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
 
 STAGES = ["curate", "features", "train_stage1", "train_stage2", "train_stage3", "generate", "evaluate",
           "ablation_principle1", "ablation_principle2"]
@@ -65,6 +85,11 @@ def test_whole_lifecycle_under_dvc_repro(tmp_path, tiny_corpus, monkeypatch):
                 "data/08_reporting/ablation_principle2.png"]:
         assert (project / out).is_file(), out
     assert list((project / "data/07_model_output/videos").glob("*.mp4"))
+    summary = json.loads((project / "data/08_reporting/curate_summary.json").read_text())
+    assert summary["videos"]["files"] == 8 and summary["clips"]["count"] == 9
+    assert summary["clips"]["T"]["count"] == 7 and summary["clips"]["A"]["count"] == 3  # synced and +-3 frames
+    metrics = _dvc(project, "metrics", "show", "--json").stdout
+    assert all(m in metrics for m in ("curate_summary.json", "stage3/report.json", "eval_summary.json"))
     report = json.loads((project / "data/08_reporting/ablation_principle2.json").read_text())
     assert list(report["variants"]) == ["IA", "IPA", "IAP_A_lt_P", "IAP_A_gt_P"]
     assert "IAP, A>P" in (project / "data/08_reporting/ablation_principle2.md").read_text()
