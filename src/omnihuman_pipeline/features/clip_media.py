@@ -100,7 +100,8 @@ def _span_frames(span: ClipSpan, size: tuple[int, int], fps: int, cap: int) -> l
 def read_clip_video(path: str | os.PathLike | ClipSpan, *, short_side: int, multiple: int, fps: int,
                     max_frames: int, min_frames: int) -> ClipVideo:
     """Decode a clip (its file, or its source span) at its bucket size and keep the first 1 + 4k frames
-    (module rules)."""
+    (module rules). Both scale the clip-size YUV frames the same way (`media.clip_source.to_rgb`)."""
+    from omnihuman_pipeline.media.clip_source import to_rgb
     from omnihuman_pipeline.media.decode import FrameReader
     from omnihuman_pipeline.media.errors import MediaError
     from omnihuman_pipeline.media.probe import probe
@@ -116,12 +117,9 @@ def read_clip_video(path: str | os.PathLike | ClipSpan, *, short_side: int, mult
         except MediaError as err:
             raise ClipFeatureError(DECODE_FAILED, f"{err.status}: {err}") from err
         size = bucket_size(info.width, info.height, short_side, multiple)
-        reader = FrameReader(path, fps=fps, analysis_size=size, rotation=info.rotation, threads=True)
-        frames = []
-        for tick in reader:
-            frames.append(tick.analysis)
-            if cap and len(frames) >= cap:
-                break
+        reader = FrameReader(path, fps=fps, analysis_size=None, output_size=(info.width, info.height),
+                             rotation=info.rotation, threads=True)
+        frames = to_rgb((tick.output for tick in reader), size, limit=cap)
         error = reader.error
     keep = usable_frames(len(frames), max_frames)
     if error and not frames:

@@ -95,20 +95,25 @@ def span_frames(span: ClipSpan, *, rotation: int | None = None, threads: bool = 
 
 
 def to_rgb(frames: Iterator[Any], size: tuple[int, int], limit: int = 0) -> list[np.ndarray]:
-    """Scale yuv420p frames to RGB uint8 [h, w, 3] at `size` = (w, h), as `FrameReader` scales a decoded clip
-    file's frames (swscale AREA, one thread), so a span and its lossless clip file give equal arrays.
+    """Scale yuv420p frames to RGB uint8 [h, w, 3] at `size` = (w, h) (swscale AREA, one thread).
+
+    Each frame is scaled from a plain copy of its pixels: a decoded frame carries properties a frame built in
+    memory (a rotated one) lacks, and swscale reads them (the same pixels gave up to 25 levels apart), so
+    frames of a span and the decoded frames of its lossless clip file give equal arrays only this way.
 
     Args:
-        frames: the frames (e.g. `span_frames`).
+        frames: yuv420p frames (`span_frames`, or a clip file's decoded frames).
         size: (width, height) of the result.
         limit: stop after this many frames (0: all).
     """
+    import av
     from av.video.reformatter import VideoReformatter
 
     scaler = VideoReformatter()
     out = []
     for frame in frames:
-        out.append(scaler.reformat(frame, width=size[0], height=size[1], format="rgb24", interpolation="AREA",
+        plain = av.VideoFrame.from_ndarray(frame.to_ndarray(), format="yuv420p")
+        out.append(scaler.reformat(plain, width=size[0], height=size[1], format="rgb24", interpolation="AREA",
                                    threads=1).to_ndarray())
         if limit and len(out) >= limit:
             break
