@@ -228,6 +228,7 @@ def bench_height(height: int, args, params: dict, sets: dict[str, dict], modes: 
                     "clips_s": float(table["duration_s"].sum()), "eligible_T": int(table["eligible_T"].sum())})
     floor_by_mode = {k: statistics.median(v) for k, v in floors.items()}
     floor_s = min(floor_by_mode.values())
+    floor_runs = [min(v[i] for v in floors.values()) for i in range(args.repeat)]  # each repeat's fastest floor
     video_s = float(videos.loc[videos["status"].isin(USABLE), "duration_s"].sum())
     results = []
     for (set_name, mode), reps in runs.items():
@@ -257,6 +258,8 @@ def bench_height(height: int, args, params: dict, sets: dict[str, dict], modes: 
             "ratio_analysis_to_decode": round(analysis_s / floor_s, 3),
             "ratio_media_to_decode": round(media_s / floor_s, 3),
             "curate_s_runs": [round(r["curate_s"], 3) for r in reps],
+            # each repeat's curate over the same repeat's floor: on a busy machine their spread shows the noise
+            "ratio_runs": [round(r["curate_s"] / f, 3) for r, f in zip(reps, floor_runs, strict=True)],
             "video_s_per_wall_s": round(video_s / curate_s, 2),
             "worker_busy_s": round(work_s, 3),
             "worker_busy_share": round(min(1.0, work_s / (args.workers * last["curate_s"])), 3),
@@ -312,6 +315,10 @@ def main() -> None:
               f"{r['ratio_analysis_to_decode']:8.2f}x {r['ratio_media_to_decode']:6.2f}x {r['ratio_curate_to_decode']:6.2f}"
               f" {r['clips_written']:>4}/{r['clips']:<5} {r['kept_share_seconds']:6.0%}")
     print("ratio curate/decode = (analysis + eligibility + media step) / floor; analysis and media: their own ratios")
+    for r in results:
+        src = f"{r['source_height']}p" if r["source_height"] else "raw"
+        print(f"  {src} {r['scorer_set']}/{r['write_clips']}: ratio of each repeat to its own floor "
+              + ", ".join(f"{x:.2f}" for x in r["ratio_runs"]))
     for r in results:
         shares = sorted(r["stage_share_of_worker_time"].items(), key=lambda kv: -kv[1])[:5]
         src = f"{r['source_height']}p" if r["source_height"] else "raw"
