@@ -35,6 +35,10 @@ import pandas as pd
 
 from omnihuman_pipeline.curation.config import MediaConfig, media_fingerprint, table_path
 from omnihuman_pipeline.execution import map_unordered
+from omnihuman_pipeline.media.clip_writer import ClipWriter
+from omnihuman_pipeline.media.decode import FrameReader, audio_segment, decode_audio, fit_short_side
+from omnihuman_pipeline.media.errors import MediaError
+from omnihuman_pipeline.media.probe import probe
 
 logger = logging.getLogger(__name__)
 
@@ -102,11 +106,6 @@ class MediaTask:
         pass
 
     def __call__(self, job: MediaJob) -> MediaResult:
-        from omnihuman_pipeline.media.clip_writer import ClipWriter
-        from omnihuman_pipeline.media.decode import audio_segment, decode_audio, fit_short_side
-        from omnihuman_pipeline.media.errors import MediaError
-        from omnihuman_pipeline.media.probe import probe
-
         media, result = self.media, MediaResult()
         timings = result.timings = {"media_probe_audio": 0.0, "media_decode": 0.0, "media_encode": 0.0}
         t = time.perf_counter()
@@ -119,7 +118,7 @@ class MediaTask:
         timings["media_probe_audio"] = time.perf_counter() - t
         for run in _adjacent_runs(job.clips):
             try:
-                self._write_run(job, run, info.rotation, size, audio, timings, ClipWriter, audio_segment)
+                self._write_run(job, run, info.rotation, size, audio, timings)
             except Exception as err:  # noqa: BLE001  (one bad span keeps the others going)
                 logger.warning("media of %s: %s", [c.clip_id for c in run], err)
                 for clip in run:
@@ -127,10 +126,9 @@ class MediaTask:
                         result.errors[clip.clip_id] = f"{type(err).__name__}: {err}"
         return result
 
-    def _write_run(self, job, run, rotation, size, audio, timings, writer_cls, audio_segment) -> None:
+    def _write_run(self, job: MediaJob, run: list[ClipToWrite], rotation: int, size: tuple[int, int],
+                   audio: np.ndarray | None, timings: dict[str, float]) -> None:
         """One decode from the keyframe before the first clip of `run` to the end of its last clip."""
-        from omnihuman_pipeline.media.decode import FrameReader
-
         media = self.media
         reader = FrameReader(job.source_path, fps=media.fps, analysis_size=None, output_size=size,
                              rotation=rotation, threads=media.decode_threads, start=run[0].start_frame,
@@ -142,9 +140,9 @@ class MediaTask:
                 t = time.perf_counter()
                 if writer is None or tick.index >= current.end_frame:
                     if writer is not None:
-                        self._close(writer, current, audio, audio_segment)
+                        self._close(writer, current, audio)
                     current = next(clips)
-                    writer = writer_cls(current.path, width=size[0], height=size[1], fps=media.fps, crf=media.crf,
+                    writer = ClipWriter(current.path, width=size[0], height=size[1], fps=media.fps, crf=media.crf,
                                         preset=media.preset, sample_rate=media.sample_rate,
                                         with_audio=current.has_audio and audio is not None)
                 writer.write(tick.output)
@@ -153,7 +151,7 @@ class MediaTask:
             if writer is None or writer.n_frames != current.end_frame - current.start_frame or next(clips, None):
                 raise ValueError(f"the source gave {reader.frames_read} frames for ticks [{run[0].start_frame}, "
                                  f"{run[-1].end_frame})" + (f": {reader.error}" if reader.error else ""))
-            self._close(writer, current, audio, audio_segment)
+            self._close(writer, current, audio)
             writer = None
             encode += time.perf_counter() - t
         finally:
@@ -162,7 +160,7 @@ class MediaTask:
             timings["media_encode"] += encode
             timings["media_decode"] += time.perf_counter() - started - encode
 
-    def _close(self, writer, clip: ClipToWrite, audio: np.ndarray | None, audio_segment) -> None:
+    def _close(self, writer: ClipWriter, clip: ClipToWrite, audio: np.ndarray | None) -> None:
         seg = None
         if audio is not None:
             fps, sr = self.media.fps, self.media.sample_rate
@@ -183,8 +181,6 @@ def _adjacent_runs(clips: tuple[ClipToWrite, ...]) -> list[list[ClipToWrite]]:
 
 def _span_columns(clips: pd.DataFrame, videos: pd.DataFrame, media: MediaConfig) -> pd.DataFrame:
     """`source_path` and the clip media's rate and size (whether or not a file is written)."""
-    from omnihuman_pipeline.media.decode import fit_short_side
-
     facts = videos.drop_duplicates("video_id").set_index("video_id")
     out = clips.copy()
     out["source_path"] = out["video_id"].map(facts["path"]).fillna("").astype(str)
