@@ -59,7 +59,7 @@ def synth_clips(out: Path, n: int, seconds: float, width: int = 320, height: int
             writer.write(np.roll(base, 3 * f, axis=1))
         t = np.arange(int(seconds * SR)) / SR
         writer.close((0.3 * np.sin(2 * np.pi * (200 + 20 * i) * t)).astype(np.float32))
-        rows.append({"clip_id": f"bench-{i:06d}", "video_id": "bench", "clip_path": str(path), "start_s": 0.0,
+        rows.append({"clip_id": f"bench-{i:06d}", "video_id": "bench", "media_path": str(path), "start_s": 0.0,
                      "end_s": seconds, "n_frames": frames, "has_audio": True, "eligible_T": True,
                      "caption": "a person talks to the camera and waves"})
     return pd.DataFrame(rows)
@@ -68,9 +68,9 @@ def synth_clips(out: Path, n: int, seconds: float, width: int = 320, height: int
 def decode_floor(clips: pd.DataFrame, config: FeatureConfig) -> float:
     t0 = time.perf_counter()
     for row in clips.itertuples():
-        video = read_clip_video(row.clip_path, short_side=config.video.short_side, multiple=config.video.multiple,
+        video = read_clip_video(row.media_path, short_side=config.video.short_side, multiple=config.video.multiple,
                                 fps=FPS, max_frames=config.frames.max_frames, min_frames=config.frames.min_frames)
-        read_clip_audio(row.clip_path, n_frames=len(video.frames), fps=FPS, sample_rate=SR)
+        read_clip_audio(row.media_path, n_frames=len(video.frames), fps=FPS, sample_rate=SR)
     return time.perf_counter() - t0
 
 

@@ -18,17 +18,24 @@ def _run(script: str, *args: str) -> str:
 
 
 def test_curate_speed_writes_ratio_and_shares(tmp_path):
-    """One small video, T scorers, one repeat: the ratio, the floor modes and the stage shares are written."""
+    """One small video, T scorers, both write modes, one repeat: per mode the ratio, its analysis and media parts,
+    the share of clips kept, the floor modes and the stage shares are written."""
     out = tmp_path / "curate.json"
     stdout = _run("curate_speed.py", "--videos", "1", "--source-height", "144", "--repeat", "1",
-                  "--scorers", "T", "--out", str(out))
-    result = json.loads(out.read_text())
-    assert "ratio curate/decode" in stdout and result["files"] == 1 and result["clips"] == 3
-    ratio = result["curate_s"] / result["floor_decode_s"]  # both rounded to ms in the JSON
-    assert result["ratio_curate_to_decode"] == pytest.approx(ratio, rel=0.05)
-    assert result["floor_decode_s"] == min(result["floor_decode_s_by_decoder_threads"].values())
-    assert set(result["stage_share_of_worker_time"]) >= {"decode_split_encode", "score_motion", "score_person"}
-    assert 0 < result["worker_busy_share"] <= 1.0
+                  "--scorers", "T", "--write-clips", "eligible_T,all", "--out", str(out))
+    results = json.loads(out.read_text())["results"]
+    assert "ratio curate/decode" in stdout and [r["write_clips"] for r in results] == ["eligible_T", "all"]
+    for result in results:
+        assert result["files"] == 1 and result["clips"] == 3 and result["scorer_set"] == "T"
+        ratio = result["curate_s"] / result["floor_decode_s"]  # both rounded to ms in the JSON
+        assert result["ratio_curate_to_decode"] == pytest.approx(ratio, rel=0.05)
+        assert result["curate_s"] == pytest.approx(result["analysis_s"] + result["media_s"], abs=0.01)
+        assert result["floor_decode_s"] == min(result["floor_decode_s_by_decoder_threads"].values())
+        assert set(result["stage_share_of_worker_time"]) >= {"decode_split", "score_motion", "score_person"}
+        assert 0 < result["worker_busy_share"] <= 1.0
+    kept, every = results
+    assert kept["clips_written"] == kept["clips_eligible_T"] and every["clips_written"] == 3
+    assert every["kept_share_clips"] == 1.0 and {"media_encode", "media_decode"} <= set(every["stage_share_of_worker_time"])
 
 
 def test_motion_flow_compares_backends_on_known_pans(tmp_path):

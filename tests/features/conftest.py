@@ -58,7 +58,7 @@ def write_pose(path: Path, n_frames: int, step: int = 2) -> Path:
 
 
 def clip_row(clip_id: str, path: Path | str, n_frames: int, **extra) -> dict:
-    return {"clip_id": clip_id, "video_id": clip_id.split("-")[0], "clip_path": str(path), "start_s": 0.0,
+    return {"clip_id": clip_id, "video_id": clip_id.split("-")[0], "media_path": str(path), "start_s": 0.0,
             "end_s": n_frames / FPS, "n_frames": n_frames, "has_audio": True, "eligible_T": True, **extra}
 
 

@@ -110,21 +110,57 @@ def test_t_decisions_follow_ground_truth(curated_project, ground_truth):
     assert decided >= 15
 
 
-def test_clip_media_are_25fps_with_16k_mono_audio(curated_project):
-    """Written clips have 25 fps video, the clip's frame count, and 16 kHz mono audio where the source had audio."""
+def test_clip_media_are_written_for_t_clips_at_25fps_with_16k_mono_audio(curated_project):
+    """`write_clips: eligible_T`: T clips have a file (`media_path`), the rest none (""); each file has 25 fps video,
+    the clip's frame count, and 16 kHz mono audio where the source had audio."""
     _, clips, _ = read_tables(curated_project)
-    assert len(clips)
-    for clip in clips.to_dict("records"):
-        with av.open(str(curated_project / clip["clip_path"])) as container:
+    assert len(clips) and 0 < clips["eligible_T"].sum() < len(clips)
+    assert (clips["media_path"] != "").tolist() == clips["eligible_T"].tolist()
+    files = {p.relative_to(curated_project).as_posix() for p in (curated_project / "data/02_intermediate/clips").rglob(
+        "*.mp4")}
+    assert files == set(clips.loc[clips["eligible_T"], "media_path"])
+    for clip in clips[clips["eligible_T"]].to_dict("records"):
+        with av.open(str(curated_project / clip["media_path"])) as container:
             video = container.streams.video[0]
             assert float(video.average_rate) == 25.0
+            assert (video.width, video.height) == (clip["media_width"], clip["media_height"])
             n = sum(1 for _ in container.decode(video))
             assert n == clip["n_frames"]
-        with av.open(str(curated_project / clip["clip_path"])) as container:
+        with av.open(str(curated_project / clip["media_path"])) as container:
             audio = container.streams.audio
             assert bool(audio) == bool(clip["has_audio"])
             if audio:
                 assert audio[0].rate == 16000 and audio[0].layout.nb_channels == 1
+
+
+@pytest.mark.slow
+def test_changed_threshold_writes_media_without_rescoring(tmp_path, curated_project):
+    """Lowering a T threshold reruns no scorer (shards and their fingerprints untouched), writes the media of the
+    newly eligible clips, and leaves the existing files as they were."""
+    import shutil
+
+    import yaml
+
+    project = make_project(tmp_path / "lowered")
+    for layer in ("01_raw", "02_intermediate"):
+        shutil.copytree(curated_project / "data" / layer, project / "data" / layer, dirs_exist_ok=True)
+    before = read_tables(curated_project)[1]
+    shards = {p.name: (p.stat().st_mtime_ns, ResultShardsDataset(filepath=str(p.parent)).load().read_meta(p.stem))
+              for p in (project / "data/02_intermediate/curate_shards").glob("*.parquet")}
+    media = {p: (project / p).stat().st_mtime_ns for p in before["media_path"] if p}
+    params = yaml.safe_load((project / "conf/base/parameters_curate.yml").read_text())
+    params["eligibility"]["rules"]["T"]["person"] = {"min": 0.0}  # no-person shots become eligible
+    (project / "conf/base/parameters_curate.yml").write_text(yaml.safe_dump(params))
+    run_kedro(project, "curate")
+    after = read_tables(project)[1]
+    now = {p.name: (p.stat().st_mtime_ns, ResultShardsDataset(filepath=str(p.parent)).load().read_meta(p.stem))
+           for p in (project / "data/02_intermediate/curate_shards").glob("*.parquet")}
+    assert now == shards
+    assert {p: (project / p).stat().st_mtime_ns for p in media} == media
+    newly = after["eligible_T"] & ~before["eligible_T"]
+    assert newly.sum() >= 3 and (after.loc[newly, "media_path"] != "").all()
+    assert all((project / p).is_file() for p in after.loc[newly, "media_path"])
+    assert (after["media_path"] != "").tolist() == after["eligible_T"].tolist()
 
 
 def test_summary_counts_match_tables(curated_project):
@@ -170,7 +206,7 @@ def test_kill_9_then_rerun_equals_uninterrupted_run(tmp_path, tiny_corpus, curat
     run_kedro(project, "curate")
     got, want = read_tables(project), read_tables(curated_project)
     pd.testing.assert_frame_equal(got[0], want[0])
-    pd.testing.assert_frame_equal(got[1].drop(columns="clip_path"), want[1].drop(columns="clip_path"))
+    pd.testing.assert_frame_equal(got[1], want[1])
     assert got[1]["clip_id"].is_unique
     leftovers = [p for p in project.rglob("*") if ".tmp-" in p.name or p.name.endswith(".part.mp4")]
     assert leftovers == []
@@ -178,22 +214,37 @@ def test_kill_9_then_rerun_equals_uninterrupted_run(tmp_path, tiny_corpus, curat
 
 @pytest.mark.slow
 def test_local_and_ray_executors_give_identical_tables(tmp_path, tiny_corpus, ground_truth):
-    """The process pool and Ray produce the same videos and clips tables on the same corpus."""
+    """The process pool and Ray produce the same videos and clips tables on the same corpus, and the media step
+    writes the same clip files (same frames) under either."""
     import yaml
+
+    from omnihuman_pipeline.curation.config import MediaConfig
+    from omnihuman_pipeline.curation.media_step import write_clip_media
 
     params = yaml.safe_load(open(make_project(tmp_path / "p").joinpath("conf/base/parameters_curate.yml")))
     paths = sorted(str(tiny_corpus / rel) for rel in ground_truth if rel.startswith(("multi/", "bad/")))
-    tables = {}
+    tables, frames = {}, {}
     for name in ("local", "ray"):
         store = ResultShardsDataset(filepath=str(tmp_path / name / "shards"), media_dir=str(tmp_path / name / "clips")).load()
         scorers = {k: params["scorers"][k] for k in ("motion", "quality", "person", "pose")}  # enough to compare
         config = CurateConfig.from_params(params["media"], params["scenes"], scorers, store.media_dir)
         videos, clips, _ = run_curation(paths, store, config, {"name": name, "workers": 2})
-        where = ["clip_path", *[c for c in clips if c.endswith("_arrays")]]  # differ by output folder only
+        media = MediaConfig(**{**params["media"], "write_clips": "all", "clip_short_side": 64, "preset": "ultrafast"})
+        clips, _ = write_clip_media(clips, videos, media, store.media_dir, {"name": name, "workers": 2})
+        assert (clips["media_path"] != "").all()
+        frames[name] = [_frame_means(p) for p in clips["media_path"]]
+        where = ["media_path", *[c for c in clips if c.endswith("_arrays")]]  # differ by output folder only
         tables[name] = (videos, clips.drop(columns=where))
     pd.testing.assert_frame_equal(tables["local"][0], tables["ray"][0])
     pd.testing.assert_frame_equal(tables["local"][1], tables["ray"][1])
+    for local, ray in zip(frames["local"], frames["ray"], strict=True):  # x264's mbtree is not bit-exact run to run
+        assert len(local) == len(ray) and np.allclose(local, ray, atol=0.5)
     assert len(tables["ray"][1]) >= 7 and np.isfinite(tables["ray"][1]["motion"]).all()
+
+
+def _frame_means(path: str) -> list[float]:
+    with av.open(path) as container:
+        return [float(f.to_ndarray().mean()) for f in container.decode(video=0)]
 
 
 def _talking(ground_truth: dict) -> dict[str, dict]:

@@ -149,7 +149,7 @@ def test_caption_clips_vlm_backend(tiny_blip, tmp_path):
     """VLM captions for readable clips (relative paths under `root`); a missing file keeps the signals caption."""
     folder, _ = tiny_blip
     _write_clip(tmp_path / "clips" / "a.mp4")
-    clips = pd.DataFrame({"clip_id": ["a", "b"], "clip_path": ["clips/a.mp4", "clips/missing.mp4"],
+    clips = pd.DataFrame({"clip_id": ["a", "b"], "media_path": ["clips/a.mp4", "clips/missing.mp4"],
                           "face_count": [1, 1], "face_height": [0.34, 0.34]})  # fmt: skip
     out = caption_clips(
         clips, {"backend": "vlm", "weights": str(folder), "root": str(tmp_path), "max_new_tokens": 5}
@@ -169,4 +169,4 @@ def test_vlm_without_weights_names_the_setting(monkeypatch, tmp_path):
     monkeypatch.delenv("OMNIHUMAN_WEIGHTS_CAPTIONER", raising=False)
     monkeypatch.setenv("OMNIHUMAN_WEIGHTS_FILE", str(tmp_path / "none.yml"))
     with pytest.raises(WeightsNotFoundError, match="captioner"):
-        caption_clips(pd.DataFrame({"clip_path": ["x.mp4"]}), {"backend": "vlm"})
+        caption_clips(pd.DataFrame({"media_path": ["x.mp4"]}), {"backend": "vlm"})

@@ -17,6 +17,16 @@ VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".m
 
 
 CODE_PACKAGES = ("media", "scoring", "curation")
+# what writes clip media after the analysis: it versions the media (`media_fingerprint`), not the scores
+MEDIA_CODE = ("media/clip_writer.py", "media/clip_source.py", "media/decode.py", "curation/media_step.py")
+
+
+def _hash_sources(paths: list[Path], root: Path) -> str:
+    digest = hashlib.sha1()
+    for path in paths:
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 @functools.cache
@@ -24,15 +34,31 @@ def code_fingerprint() -> str:
     """Hash of the source of the packages that compute per-video results.
 
     Part of every shard's fingerprint, so results made by other code (a changed default, a fixed
-    scorer) are recomputed instead of silently reused.
+    scorer) are recomputed instead of silently reused. The modules that only write clip media are left out
+    (`MEDIA_CODE`, except `media/decode.py`, which the analysis decodes with): a fix to the clip writer
+    rewrites media, it does not rescore.
     """
     root = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha1()
-    for package in CODE_PACKAGES:
-        for path in sorted((root / package).rglob("*.py")):
-            digest.update(path.relative_to(root).as_posix().encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
+    media_only = {root / p for p in MEDIA_CODE if p != "media/decode.py"}
+    paths = [p for package in CODE_PACKAGES for p in sorted((root / package).rglob("*.py")) if p not in media_only]
+    return _hash_sources(paths, root)
+
+
+@functools.cache
+def media_code_fingerprint() -> str:
+    """Hash of the source of the modules that write clip media (`MEDIA_CODE`)."""
+    root = Path(__file__).resolve().parents[1]
+    return _hash_sources([root / p for p in MEDIA_CODE], root)
+
+
+MEDIA_ONLY = ("clip_short_side", "crf", "preset", "write_clips", "gc")  # settings of the media step alone
+
+
+def media_fingerprint(media: MediaConfig) -> str:
+    """Hash of what the written clip files depend on besides their span: encoder settings and writer code."""
+    payload = {k: getattr(media, k) for k in ("fps", "sample_rate", "clip_short_side", "crf", "preset")}
+    payload["code"] = media_code_fingerprint()
+    return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
 
 
 @dataclass
@@ -46,6 +72,11 @@ class MediaConfig:
         clip_short_side: short side in pixels of the written clips (never upscaled).
         crf: x264 quality of the written clips.
         preset: x264 speed preset.
+        write_clips: which clips get a media file, written after eligibility (`curation.media_step`):
+            `eligible_T` (or any `eligible_<class>`), `all` or `none`. Without one, readers take the clip's
+            frames from its source range (`media.clip_source`).
+        gc: delete the media of clips `write_clips` no longer selects; off: a clip that stops being
+            eligible keeps its file.
         extensions: file endings treated as videos when scanning the raw folder.
         decode_threads: let FFmpeg decode each video with frame/slice threads; off: one decoder thread per
             worker. Off by default: the executor already runs one worker process per core, and on top of that
@@ -60,6 +91,8 @@ class MediaConfig:
     preset: str = "veryfast"
     extensions: list[str] = field(default_factory=lambda: list(VIDEO_EXTENSIONS))
     decode_threads: bool = False
+    write_clips: str = "eligible_T"
+    gc: bool = False
 
 
 @dataclass
@@ -81,13 +114,14 @@ class CurateConfig:
     def fingerprint(self) -> str:
         """Hash of what changes the per-video results: settings and the code that computes them.
 
-        Thresholds are not part of it (eligibility is computed after the merge), so changing a
-        threshold never re-decodes a video.
+        Thresholds are not part of it (eligibility is computed after the merge), nor are the settings of
+        the clip media, written after eligibility (`MEDIA_ONLY`): changing a threshold, `write_clips` or the
+        clip encoder never re-decodes a video for its scores.
         """
         payload = {"media": asdict(self.media), "scenes": asdict(self.scenes), "scorers": self.scorers,
                    "min_video_s": self.min_video_s, "min_decoded_share": self.min_decoded_share,
                    "code": code_fingerprint()}
-        for key in ("extensions", "decode_threads"):  # which files to scan, how fast: not what comes out
+        for key in ("extensions", "decode_threads", *MEDIA_ONLY):  # not what the analysis computes
             payload["media"].pop(key)
         return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
 

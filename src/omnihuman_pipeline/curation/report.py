@@ -129,17 +129,16 @@ def clip_gallery(clips: pd.DataFrame, groups: dict[str, pd.Series], per_group: i
     """A grid: one row per group (e.g. eligible T / rejected), a few clips each with their scores.
 
     Args:
-        clips: the clips table (with `clip_path`).
+        clips: the clips table (with `media_path`, or the source span of clips without media).
         groups: row label → boolean mask over `clips`.
         per_group: clips shown per row (the first ones in table order).
         columns: scores printed under each frame.
-        root: folder `clip_path` is relative to (the project root).
+        root: folder the table's paths are relative to (the project root).
     """
-    import os
 
     import matplotlib.pyplot as plt
 
-    from omnihuman_pipeline.media.decode import middle_frame
+    from omnihuman_pipeline.media.clip_source import clip_middle_frame
 
     fig, axes = plt.subplots(len(groups), per_group, figsize=(2.9 * per_group, 2.9 * len(groups)), squeeze=False)
     for row_axes, (label, mask) in zip(axes, groups.items(), strict=True):
@@ -148,7 +147,7 @@ def clip_gallery(clips: pd.DataFrame, groups: dict[str, pd.Series], per_group: i
             ax.axis("off")
             if clip is None:
                 continue
-            ax.imshow(middle_frame(os.path.join(root, clip["clip_path"]), short_side=160))
+            ax.imshow(clip_middle_frame(clip, short_side=160, root=root))
             scores = ", ".join(f"{c}={clip[c]:.2g}" for c in columns if c in clip and pd.notna(clip[c]))
             reasons = ", ".join(list(clip.get("reasons", []))) or "-"
             ax.set_title(f"{label}\n{scores}\nreasons: {reasons}", fontsize=7)

@@ -1,15 +1,18 @@
-"""The per-video unit of work: probe, decode once, split scenes, write clips, score them.
+"""The per-video unit of work: probe, decode once, split scenes, score the clips.
 
 `VideoTask` runs in a worker (process or Ray actor). It holds the scorers, loaded once by
 `setup()`, and turns one file into a `VideoResult`: one `videos` row and one row of scores per
 clip. Expected problems (unreadable, no video, truncated ...) become statuses; nothing raises.
+
+No clip media are written here: the decode is at analysis resolution only, and the media of the clips worth
+keeping are written after eligibility (`curation.media_step`), from the span each row records
+(`start_frame`, `end_frame`, `source_t0_s`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 import traceback
 from collections import deque
@@ -21,7 +24,6 @@ import numpy as np
 
 from omnihuman_pipeline.curation.config import CurateConfig, table_path
 from omnihuman_pipeline.media import errors
-from omnihuman_pipeline.media.clip_writer import ClipWriter
 from omnihuman_pipeline.media.decode import FrameReader, audio_segment, decode_audio, fit_short_side
 from omnihuman_pipeline.media.probe import VideoInfo, probe
 from omnihuman_pipeline.scoring.base import AnalysisClip
@@ -65,21 +67,25 @@ def save_npz_atomic(path: Path, arrays: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-class _ClipBuilder:
-    """Frames of the clip being built: output frames go to the encoder, analysis frames are kept."""
+def remove_stale_arrays(folder: Path) -> None:
+    """Delete the per-clip arrays (`*.npz`, and half-written `*.part`) an earlier analysis of this video left:
+    clips of other settings may have other boundaries. Clip media stay: the media step versions them."""
+    if folder.is_dir():
+        for path in folder.iterdir():
+            if path.name.endswith((".npz", ".npz.part")):
+                path.unlink(missing_ok=True)
 
-    def __init__(self, task: VideoTask, job: VideoJob, start: int, out_size: tuple[int, int], with_audio: bool):
-        media = task.config.media
+
+class _ClipBuilder:
+    """Analysis frames of the clip being built."""
+
+    def __init__(self, task: VideoTask, job: VideoJob, start: int):
         self.start, self.end = start, start
         self.clip_id = f"{job.video_id}-{start:06d}"
-        self.path = Path(task.config.clips_dir) / job.video_id / f"{self.clip_id}.mp4"
-        self.writer = ClipWriter(self.path, width=out_size[0], height=out_size[1], fps=media.fps,
-                                 crf=media.crf, preset=media.preset, sample_rate=media.sample_rate,
-                                 with_audio=with_audio)
+        self.folder = Path(task.config.clips_dir) / job.video_id
         self.analysis: list[np.ndarray] = []
 
-    def add(self, output: np.ndarray, analysis: np.ndarray) -> None:
-        self.writer.write(output)
+    def add(self, analysis: np.ndarray) -> None:
         self.analysis.append(analysis)
         self.end += 1
 
@@ -140,15 +146,12 @@ class VideoTask:
 
     def _split_and_score(self, job: VideoJob, info: VideoInfo, audio: np.ndarray | None):
         media = self.config.media
-        # clips of an earlier run with other settings may have other boundaries: start clean
-        shutil.rmtree(Path(self.config.clips_dir) / job.video_id, ignore_errors=True)
+        remove_stale_arrays(Path(self.config.clips_dir) / job.video_id)
         analysis_size = fit_short_side(info.width, info.height, media.analysis_short_side)
-        out_size = fit_short_side(info.width, info.height, media.clip_short_side)
         splitter = SceneSplitter(self.config.scenes, media.fps)
-        reader = FrameReader(job.path, fps=media.fps, analysis_size=analysis_size, output_size=out_size,
-                             rotation=info.rotation, threads=media.decode_threads,
-                             small_size=splitter.detect_size(*analysis_size))
-        timings = {"decode_split_encode": 0.0, "score": 0.0}
+        reader = FrameReader(job.path, fps=media.fps, analysis_size=analysis_size, rotation=info.rotation,
+                             threads=media.decode_threads, small_size=splitter.detect_size(*analysis_size))
+        timings = {"decode_split": 0.0, "score": 0.0}
         per_scorer: dict[str, float] = {}
         clips: list[dict[str, Any]] = []
         pending: deque = deque()
@@ -160,8 +163,8 @@ class VideoTask:
             seg = None
             if audio is not None:
                 seg = audio_segment(audio, media.sample_rate, builder.start / media.fps, builder.end / media.fps)
-            builder.writer.close(seg)
             row = self._score(job, builder, seg, boundary_kind.get(builder.start, "cut"), per_scorer)
+            row["source_t0_s"] = reader.t0_s
             clips.append(row)
             timings["score"] += time.perf_counter() - t0
 
@@ -172,31 +175,26 @@ class VideoTask:
                 close(current)
                 current = None
             if current is None:
-                current = _ClipBuilder(self, job, frame.index, out_size, info.has_audio)
-            current.add(frame.output, frame.analysis)
+                current = _ClipBuilder(self, job, frame.index)
+            current.add(frame.analysis)
 
         t_loop = time.perf_counter()
-        try:
-            for frame in reader:
-                pending.append(frame)
-                for cut in splitter.push(frame.index, frame.small):
-                    while pending and pending[0].index < cut:
-                        commit(pending.popleft())
-                    if current is not None:
-                        close(current)
-                        current = None
-                    boundary_kind[cut] = "cut"
-                while pending and pending[0].index <= frame.index - splitter.lag:
+        for frame in reader:
+            pending.append(frame)
+            for cut in splitter.push(frame.index, frame.small):
+                while pending and pending[0].index < cut:
                     commit(pending.popleft())
-            while pending:
+                if current is not None:
+                    close(current)
+                    current = None
+                boundary_kind[cut] = "cut"
+            while pending and pending[0].index <= frame.index - splitter.lag:
                 commit(pending.popleft())
-            if current is not None:
-                close(current)
-        except BaseException:
-            if current is not None:
-                current.writer.abort()
-            raise
-        timings["decode_split_encode"] = time.perf_counter() - t_loop - timings["score"]
+        while pending:
+            commit(pending.popleft())
+        if current is not None:
+            close(current)
+        timings["decode_split"] = time.perf_counter() - t_loop - timings["score"]
         timings.update({f"score_{k}": v for k, v in per_scorer.items()})
         n_frames = clips[-1]["end_frame"] if clips else 0
         return clips, reader.error, n_frames, timings
@@ -210,7 +208,8 @@ class VideoTask:
         arrays: dict[str, dict[str, Any]] = {}
         scores = score_clip(clip, self.scorers, arrays)
         for signal, named in arrays.items():
-            path = builder.path.with_name(f"{builder.clip_id}.{signal}.npz")
+            path = builder.folder / f"{builder.clip_id}.{signal}.npz"
+            path.parent.mkdir(parents=True, exist_ok=True)
             save_npz_atomic(path, named)
             scores[f"{signal}_arrays"] = table_path(str(path))
         for key in [k for k in scores if k.startswith("timing_")]:
@@ -226,7 +225,6 @@ class VideoTask:
             "duration_s": (builder.end - builder.start) / media.fps,
             "boundary": boundary,
             "scene_backend": SCENE_BACKEND,
-            "clip_path": table_path(str(builder.path)),
             "has_audio": seg is not None,
             **scores,
         }

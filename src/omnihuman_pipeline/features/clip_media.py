@@ -10,6 +10,9 @@ Rules (tested in tests/features/test_clip_media.py):
 * **Audio.** The track is cut to the kept frames' duration ``F / fps`` seconds: a longer track is
   trimmed at the end, a shorter one (AAC priming, a cut-short stream) is padded with zeros at the end,
   so audio sample ``i * sr / fps`` starts video frame i. A clip without an audio track has no audio.
+* **Source.** A clip is read from its media file, or, where curation wrote none, from its range of the source
+  video (a `ClipSpan`): the frames curate would have written (`media.clip_source`), scaled the same way, so
+  for a lossless clip file both give equal arrays.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from omnihuman_pipeline.media.clip_source import ClipSpan
 from omnihuman_pipeline.models.config import VAE_TEMPORAL_FACTOR
 
 
@@ -71,46 +75,77 @@ class ClipVideo:
     decoded: int
 
 
-def _check_file(path: str | os.PathLike) -> None:
+def _check_file(path: str | os.PathLike | ClipSpan | None) -> None:
+    if path is None or path == "":
+        raise ClipFeatureError(MISSING_MEDIA, "clip has neither a media file nor a source span")
+    if isinstance(path, ClipSpan):
+        path = path.source_path
     if not os.path.isfile(path):
         raise ClipFeatureError(MISSING_MEDIA, f"clip file not found: {path}")
 
 
-def read_clip_video(path: str | os.PathLike, *, short_side: int, multiple: int, fps: int, max_frames: int,
-                    min_frames: int) -> ClipVideo:
-    """Decode a clip at its bucket size and keep the first 1 + 4k frames (module rules)."""
+def _span_frames(span: ClipSpan, size: tuple[int, int], fps: int, cap: int) -> list[np.ndarray]:
+    from omnihuman_pipeline.media.clip_source import span_frames, to_rgb
+    from omnihuman_pipeline.media.errors import MediaError
+
+    if span.fps != fps:
+        raise ClipFeatureError(DECODE_FAILED, f"source span at {span.fps} fps, features at {fps} fps: curate "
+                                              "and features must use one frame rate")
+    try:
+        return to_rgb(span_frames(span, threads=True), size, limit=cap)
+    except MediaError as err:
+        raise ClipFeatureError(DECODE_FAILED, f"{err.status}: {err}") from err
+
+
+def read_clip_video(path: str | os.PathLike | ClipSpan, *, short_side: int, multiple: int, fps: int,
+                    max_frames: int, min_frames: int) -> ClipVideo:
+    """Decode a clip (its file, or its source span) at its bucket size and keep the first 1 + 4k frames
+    (module rules). Both scale the clip-size YUV frames the same way (`media.clip_source.to_rgb`)."""
+    from omnihuman_pipeline.media.clip_source import to_rgb
     from omnihuman_pipeline.media.decode import FrameReader
     from omnihuman_pipeline.media.errors import MediaError
     from omnihuman_pipeline.media.probe import probe
 
     _check_file(path)
-    try:
-        info = probe(path)
-    except MediaError as err:
-        raise ClipFeatureError(DECODE_FAILED, f"{err.status}: {err}") from err
-    size = bucket_size(info.width, info.height, short_side, multiple)
     cap = usable_frames(max_frames) if max_frames > 0 else 0
-    reader = FrameReader(path, fps=fps, analysis_size=size, rotation=info.rotation, threads=True)
-    frames = []
-    for tick in reader:
-        frames.append(tick.analysis)
-        if cap and len(frames) >= cap:
-            break
+    error = None
+    if isinstance(path, ClipSpan):
+        frames = _span_frames(path, bucket_size(path.width, path.height, short_side, multiple), fps, cap)
+    else:
+        try:
+            info = probe(path)
+        except MediaError as err:
+            raise ClipFeatureError(DECODE_FAILED, f"{err.status}: {err}") from err
+        size = bucket_size(info.width, info.height, short_side, multiple)
+        reader = FrameReader(path, fps=fps, analysis_size=None, output_size=(info.width, info.height),
+                             rotation=info.rotation, threads=True)
+        frames = to_rgb((tick.output for tick in reader), size, limit=cap)
+        error = reader.error
     keep = usable_frames(len(frames), max_frames)
-    if reader.error and not frames:
-        raise ClipFeatureError(DECODE_FAILED, reader.error)
+    if error and not frames:
+        raise ClipFeatureError(DECODE_FAILED, error)
     if keep < max(1, min_frames):
         raise ClipFeatureError(TOO_SHORT, f"{len(frames)} decoded frames, need at least {min_frames}")
     return ClipVideo(np.stack(frames[:keep]), decoded=len(frames))
 
 
-def read_clip_audio(path: str | os.PathLike, *, n_frames: int, fps: int, sample_rate: int) -> np.ndarray | None:
+def read_clip_audio(path: str | os.PathLike | ClipSpan, *, n_frames: int, fps: int, sample_rate: int
+                    ) -> np.ndarray | None:
     """Mono float32 audio of the first `n_frames` video frames (module rules); None without a track."""
     import av
 
     from omnihuman_pipeline.media.decode import decode_audio
 
     _check_file(path)
+    if isinstance(path, ClipSpan):
+        from omnihuman_pipeline.media.clip_source import span_audio
+        from omnihuman_pipeline.media.errors import MediaError
+
+        try:
+            audio = span_audio(path, sample_rate)
+        except (MediaError, av.FFmpegError) as err:
+            raise ClipFeatureError(DECODE_FAILED, str(err)) from err
+        return None if audio is None else fit_audio(audio, n_frames, fps, sample_rate)
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
             if not container.streams.audio:

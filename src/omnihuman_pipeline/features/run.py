@@ -34,6 +34,7 @@ from omnihuman_pipeline.features.clip_media import (
 )
 from omnihuman_pipeline.features.config import KINDS, FeatureConfig, stable_hash
 from omnihuman_pipeline.features.shards import Entry, FeatureStore, PendingEntry
+from omnihuman_pipeline.media.clip_source import ClipSpan
 from omnihuman_pipeline.models.latent_layout import num_latent_frames
 
 logger = logging.getLogger(__name__)
@@ -43,11 +44,17 @@ OK, NOT_ELIGIBLE, FAILED = "ok", "not_eligible", "failed"
 
 @dataclass(frozen=True)
 class ClipInputs:
-    """What the features of one clip are computed from (a row of the clips table)."""
+    """What the features of one clip are computed from (a row of the clips table).
+
+    `media_path` is the clip's media file, "" where curation wrote none (`media.write_clips`); the frames and
+    audio then come from `span`, the clip's range of its source video, with the same resample, rotation and
+    scaling (`media.clip_source`).
+    """
 
     clip_id: str
     video_id: str
-    clip_path: str
+    media_path: str
+    span: ClipSpan | None
     n_frames: int
     start_s: float
     end_s: float
@@ -63,7 +70,9 @@ def clip_inputs(clips: pd.DataFrame) -> list[ClipInputs]:
     """Rows of the clips table as :class:`ClipInputs`, sorted by clip id.
 
     Optional columns: ``caption`` (absent: ""), ``pose_arrays`` (absent: no pose), ``eligible_A`` /
-    ``eligible_P`` (absent: False), ``has_audio`` (absent: True, the file decides).
+    ``eligible_P`` (absent: False), ``has_audio`` (absent: True, the file decides), ``media_path`` (absent or
+    empty: the source span), the span columns (``source_path``, ``source_t0_s``, ``start_frame``, ``end_frame``,
+    ``media_fps``, ``media_width``, ``media_height``; absent: no span).
     """
 
     def col(row, name, default):
@@ -74,7 +83,8 @@ def clip_inputs(clips: pd.DataFrame) -> list[ClipInputs]:
     for row in clips.to_dict("records"):
         out.append(ClipInputs(
             clip_id=str(row["clip_id"]), video_id=str(col(row, "video_id", "")),
-            clip_path=str(col(row, "clip_path", "")), n_frames=int(col(row, "n_frames", 0)),
+            media_path=str(col(row, "media_path", "")), span=ClipSpan.from_row(row),
+            n_frames=int(col(row, "n_frames", 0)),
             start_s=float(col(row, "start_s", 0.0)), end_s=float(col(row, "end_s", 0.0)),
             has_audio=bool(col(row, "has_audio", True)), caption=str(col(row, "caption", "")),
             pose_arrays=col(row, "pose_arrays", None) or None,
@@ -93,7 +103,12 @@ def _file_size(path: str | None) -> int:
 
 def wanted_hashes(config: FeatureConfig, clip: ClipInputs) -> dict[str, str | None]:
     """Per-kind hash each stored entry must carry to be reused; None where the kind does not apply."""
-    source = [clip.clip_path, _file_size(clip.clip_path), clip.n_frames, clip.start_s, clip.end_s]
+    if clip.media_path or clip.span is None:
+        source = [clip.media_path, _file_size(clip.media_path), clip.n_frames, clip.start_s, clip.end_s]
+    else:
+        span = clip.span
+        source = ["span", span.source_path, _file_size(span.source_path), span.start_frame, span.end_frame,
+                  span.fps, span.t0_s, span.width, span.height]
     pose = None
     if clip.eligible_P and clip.pose_arrays:
         pose = stable_hash([config.kind_hash("pose"), source, clip.pose_arrays, _file_size(clip.pose_arrays)])
@@ -155,7 +170,7 @@ def compute_clip(clip: ClipInputs, todo: list[str], have: dict[str, Entry | None
     out: list[PendingEntry] = []
     video_meta = have["video"].meta if have.get("video") is not None else None
     if "video" in todo or video_meta is None:
-        video = read_clip_video(clip.clip_path, short_side=vc.short_side, multiple=vc.multiple, fps=fr.fps,
+        video = read_clip_video(clip.media_path or clip.span, short_side=vc.short_side, multiple=vc.multiple, fps=fr.fps,
                                 max_frames=fr.max_frames, min_frames=fr.min_frames)
         n, height, width = video.frames.shape[:3]
         encoder = backends.get("video")
@@ -170,7 +185,7 @@ def compute_clip(clip: ClipInputs, todo: list[str], have: dict[str, Entry | None
                                     {"latents": latents.stored, "ref_latent": ref_latent.stored}, video_meta))
     n, height, width = video_meta["frames"], video_meta["height"], video_meta["width"]
     if "audio" in todo:
-        audio = read_clip_audio(clip.clip_path, n_frames=n, fps=fr.fps, sample_rate=fr.sample_rate)
+        audio = read_clip_audio(clip.media_path or clip.span, n_frames=n, fps=fr.fps, sample_rate=fr.sample_rate)
         encoder = backends.get("audio")
         if audio is None:
             out.append(PendingEntry(clip.clip_id, "audio", wanted["audio"], encoder.name, {},

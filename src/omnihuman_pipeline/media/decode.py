@@ -13,6 +13,8 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
+SEEK_BACK_S = (0.0, 2.0, 10.0)  # a range read seeks this far before its first tick, in turn, then reads from 0
+
 
 @dataclass
 class ResampledFrame:
@@ -21,16 +23,15 @@ class ResampledFrame:
     Attributes:
         index: tick number at the target rate (0-based).
         time_s: index / fps, seconds from the first decoded frame.
-        analysis: RGB uint8 [h, w, 3] at the analysis size (what scorers read).
-        output: the frame at the clip size for the encoder, or None when not requested: an
-            `av.VideoFrame` in yuv420p (no RGB round trip), or RGB uint8 [H, W, 3] when the
-            video needed rotating.
+        analysis: RGB uint8 [h, w, 3] at the analysis size (what scorers read), or None when not requested.
+        output: the frame at the clip size for the encoder, or None when not requested: an `av.VideoFrame` in
+            yuv420p, upright (rotated plane by plane: no RGB round trip).
         small: RGB uint8 at the reader's `small_size` (scene detection), or None when not requested.
     """
 
     index: int
     time_s: float
-    analysis: np.ndarray
+    analysis: np.ndarray | None
     output: Any | None
     small: np.ndarray | None = None
 
@@ -63,6 +64,27 @@ def rotate_clockwise(image: np.ndarray, degrees: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, k=-k)) if k else image
 
 
+def rotate_yuv420p(frame, degrees: int):
+    """Rotate a yuv420p `av.VideoFrame` (even width and height) clockwise by a multiple of 90 degrees.
+
+    Each plane turns on its own, so the pixels stay those the scaler made: the encoder gets the same YUV as
+    without rotation, and a reader of the source range (`media.clip_source`) the same as a reader of the clip.
+    """
+    import av
+
+    k = (degrees // 90) % 4
+    if not k:
+        return frame
+    w, h = frame.width, frame.height
+    flat = frame.to_ndarray().reshape(-1)  # Y [h, w], then U and V [h/2, w/2], packed
+    y = flat[: w * h].reshape(h, w)
+    u = flat[w * h: w * h * 5 // 4].reshape(h // 2, w // 2)
+    v = flat[w * h * 5 // 4:].reshape(h // 2, w // 2)
+    planes = [np.rot90(p, k=-k).reshape(-1) for p in (y, u, v)]
+    nw, nh = (w, h) if k == 2 else (h, w)
+    return av.VideoFrame.from_ndarray(np.concatenate(planes).reshape(nh * 3 // 2, nw), format="yuv420p")
+
+
 class FrameReader:
     """Iterate a video as a constant-rate stream of frames, each decoded once.
 
@@ -71,10 +93,17 @@ class FrameReader:
     A decode error mid-stream ends the iteration; `error` then says what happened and
     `frames_read` how far it got, so callers keep the readable part.
 
+    A range `[start, stop)` of ticks gives exactly the frames a read from the start gives those ticks: with
+    `t0_s` (the first frame's time, which a full read leaves in `t0_s`) the reader seeks to the keyframe at or
+    before tick `start` and decodes forward from there. Tick k takes the frame nearest to k / fps, so once the
+    first decoded frame is at or before tick `start`, no later tick can take a frame before it; a seek that lands
+    later is retried further back, then from the beginning. The range ends at `stop` even where the stream ends
+    earlier: the last frame holds, as in the full read that found the range.
+
     Args:
         path: the video file.
         fps: target frame rate in Hz.
-        analysis_size: (width, height) of `analysis` frames, after rotation.
+        analysis_size: (width, height) of `analysis` frames, after rotation; None to skip them.
         output_size: (width, height) of `output` frames, after rotation; None to skip them.
         rotation: clockwise display rotation in degrees (from `probe`).
         small_size: (width, height) of `small` frames, after rotation, scaled from the output frame (the analysis
@@ -84,14 +113,20 @@ class FrameReader:
             but gain nothing when the other core is busy (`benchmarks/core_contention.py`), and curate with one
             decoder and one swscale thread per worker ran 10.17 vs 10.45 s on the benchmark corpus (medians of 4,
             alternating in one invocation).
+        start: first tick to yield.
+        stop: tick to stop before; None: the end of the stream.
+        t0_s: presentation time in seconds of the stream's first frame (tick 0); given with `start` > 0, the
+            reader seeks instead of decoding from the beginning. None: learnt from the first frame.
     """
 
-    def __init__(self, path: str | os.PathLike, *, fps: float, analysis_size: tuple[int, int],
+    def __init__(self, path: str | os.PathLike, *, fps: float, analysis_size: tuple[int, int] | None,
                  output_size: tuple[int, int] | None = None, rotation: int = 0, threads: bool = True,
-                 small_size: tuple[int, int] | None = None):
+                 small_size: tuple[int, int] | None = None, start: int = 0, stop: int | None = None,
+                 t0_s: float | None = None):
         self.path, self.fps = str(path), fps
         self.analysis_size, self.output_size, self.small_size = analysis_size, output_size, small_size
         self.rotation, self.threads = rotation, threads
+        self.start, self.stop, self.t0_s = start, stop, t0_s
         self.error: str | None = None
         self.frames_read = 0
         # one swscale context per target, reused across frames: `VideoFrame.reformat` builds a new
@@ -108,26 +143,56 @@ class FrameReader:
         # thread per CPU) only adds hand-offs (see `threads` below)
         return scaler.reformat(frame, threads=1, **kwargs)
 
+    def _frames(self, container, stream) -> Iterator[object]:
+        import av
+
+        try:
+            for frame in container.decode(stream):
+                if frame.time is not None:
+                    self.frames_read += 1
+                    yield frame
+        except (av.FFmpegError, ValueError) as err:
+            self.error = f"decode stopped after {self.frames_read} frames: {err}"
+            logger.warning("%s: %s", self.path, self.error)
+
+    def _open(self):
+        import av
+
+        container = av.open(self.path, metadata_errors="ignore")
+        stream = container.streams.video[0]
+        if self.threads:
+            stream.thread_type = "AUTO"
+        else:
+            stream.codec_context.thread_count = 1
+        return container, stream
+
     def _decoded(self) -> Iterator[tuple[float, object]]:
         import av
 
-        with av.open(self.path, metadata_errors="ignore") as container:
-            stream = container.streams.video[0]
-            if self.threads:
-                stream.thread_type = "AUTO"
-            else:
-                stream.codec_context.thread_count = 1
-            t0 = None
-            try:
-                for frame in container.decode(stream):
-                    if frame.time is None:
+        seek = self.start > 0 and self.t0_s is not None
+        wanted = (self.t0_s or 0.0) + self.start / self.fps  # presentation time of tick `start`
+        for back_s in (SEEK_BACK_S if seek else ()) + (None,):
+            self.error, self.frames_read = None, 0
+            container, stream = self._open()
+            with container:
+                if back_s is not None:
+                    try:
+                        target = max(0.0, wanted - back_s) / float(stream.time_base)
+                        container.seek(int(target), stream=stream, backward=True, any_frame=False)
+                    except (av.FFmpegError, TypeError, ZeroDivisionError):  # no time base, unseekable
                         continue
-                    t0 = frame.time if t0 is None else t0
-                    self.frames_read += 1
+                frames = self._frames(container, stream)
+                first = next(frames, None)
+                if back_s is not None and (first is None or first.time > wanted + 1e-9):
+                    continue  # nothing decoded at or before tick `start`: further back, at last from the beginning
+                if first is None:
+                    return
+                t0 = first.time if self.t0_s is None else self.t0_s
+                self.t0_s = t0
+                yield first.time - t0, first
+                for frame in frames:
                     yield frame.time - t0, frame
-            except (av.FFmpegError, ValueError) as err:
-                self.error = f"decode stopped after {self.frames_read} frames: {err}"
-                logger.warning("%s: %s", self.path, self.error)
+                return
 
     def _coded(self, size: tuple[int, int]) -> tuple[int, int]:
         return size if self.rotation in (0, 180) else size[::-1]
@@ -156,24 +221,31 @@ class FrameReader:
         # filter that does not alias and the closest to a Lanczos reference (`benchmarks/scaling.py`)
         w, h = self._coded(self.output_size)
         output = self._scale(frame, "output", width=w, height=h, format="yuv420p", interpolation="AREA")
-        analysis, small = self._rgb(output, self.analysis_size, small_from=output)
-        if self.rotation:
-            output = rotate_clockwise(self._scale(output, "output_rgb", format="rgb24").to_ndarray(), self.rotation)
-        return ResampledFrame(index, index / self.fps, analysis, output, small)
+        analysis = small = None
+        if self.analysis_size:
+            analysis, small = self._rgb(output, self.analysis_size, small_from=output)
+        return ResampledFrame(index, index / self.fps, analysis, rotate_yuv420p(output, self.rotation), small)
 
     def __iter__(self) -> Iterator[ResampledFrame]:
-        tick, period = 0, 1.0 / self.fps
+        tick, period = self.start, 1.0 / self.fps
         prev_t, prev = None, None
         intervals: list[float] = []
         for t, frame in self._decoded():
             if prev is not None:
                 intervals.append(t - prev_t)
                 midpoint = (prev_t + t) / 2
-                while tick * period < midpoint - 1e-9:
+                while tick * period < midpoint - 1e-9 and (self.stop is None or tick < self.stop):
                     yield self._tick(tick, prev)
                     tick += 1
+                if self.stop is not None and tick >= self.stop:
+                    return
             prev_t, prev = t, frame
         if prev is None:
+            return
+        if self.stop is not None:  # the full read that found this range gave its last ticks this frame too
+            while tick < self.stop:
+                yield self._tick(tick, prev)
+                tick += 1
             return
         last_duration = float(np.median(intervals)) if intervals else period
         end = prev_t + last_duration

@@ -7,7 +7,7 @@ Backends:
   'A half-body shot of one person speaking, hands visible, with moderate motion, saying: "hello there".'
   Every part is optional: a missing column or NaN leaves its part out (tables from before a signal existed).
 - "vlm": a vision-language captioner through transformers, loaded from a local folder (`weights.resolve
-  ("captioner")`), run on the middle frame of the clip file (`clip_path`).
+  ("captioner")`), run on the middle frame of the clip (its media file, or its source span where curation wrote none).
 
 Columns read by "signals", first present one wins:
 
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from omnihuman_pipeline.media.decode import middle_frame
+from omnihuman_pipeline.media.clip_source import ClipSpan, clip_middle_frame
 
 logger = logging.getLogger(__name__)
 
@@ -265,14 +265,14 @@ def caption_clips(clips: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFram
     """Add `caption`, `caption_backend` and `caption_error` to the clip table.
 
     Args:
-        clips: one row per clip with score columns (and `clip_path` for "vlm").
+        clips: one row per clip with score columns (and `media_path` or the source span for "vlm").
         config: `{"backend": "signals" | "vlm", "thresholds": {...}}` for signals; for vlm also `weights`
             (folder; None resolves "captioner"), `prompt` (None), `max_new_tokens` (40), `device` ("cpu"),
-            `root` (folder relative `clip_path`s are under; default the working directory), `short_side` (384).
+            `root` (folder the table's relative paths are under; default the working directory), `short_side` (384).
 
     Returns:
-        A copy of `clips` with the three columns. A clip the VLM cannot caption (unreadable file, no
-        `clip_path`) gets the signals caption, `caption_backend` "signals" and the reason in `caption_error`.
+        A copy of `clips` with the three columns. A clip the VLM cannot caption (unreadable file, neither
+        `media_path` nor a source span) gets the signals caption, `caption_backend` "signals" and the reason in `caption_error`.
 
     Raises:
         ValueError: unknown backend. WeightsNotFoundError: "vlm" without a captioner folder.
@@ -289,12 +289,12 @@ def caption_clips(clips: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFram
         captioner = load_captioner(config.get("weights"), config.get("device", "cpu"))
         root = config.get("root") or os.getcwd()
         for i, row in enumerate(records):
-            path = row.get("clip_path")
-            if not isinstance(path, str) or not path:
-                errors[i] = "vlm: no clip_path"
+            path = row.get("media_path")
+            if not (isinstance(path, str) and path) and ClipSpan.from_row(row, root) is None:
+                errors[i] = "vlm: neither media_path nor a source span"
                 continue
             try:
-                image = middle_frame(os.path.join(root, path), int(config.get("short_side", 384)))
+                image = clip_middle_frame(row, int(config.get("short_side", 384)), root)
                 captions[i] = caption_image(
                     captioner,
                     image,

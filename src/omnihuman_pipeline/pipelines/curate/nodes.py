@@ -9,7 +9,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from omnihuman_pipeline.curation import report
-from omnihuman_pipeline.curation.config import CurateConfig
+from omnihuman_pipeline.curation.config import CurateConfig, MediaConfig
+from omnihuman_pipeline.curation.media_step import write_clip_media
 from omnihuman_pipeline.curation.run import run_curation
 from omnihuman_pipeline.datasets.result_shards import ResultShardStore
 from omnihuman_pipeline.scoring.caption import caption_clips
@@ -24,10 +25,12 @@ def curate_videos(raw_videos: list[str], curate_store: ResultShardStore, media: 
                   ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
     """Split every raw video into 25 fps scene clips and score each clip; resumes from stored shards.
 
+    Writes no clip media (`write_selected_media` does, after eligibility).
+
     Args:
         raw_videos: paths of the raw video files.
-        curate_store: per-video result shards (and where clip media are written).
-        media: decode/encode settings (`MediaConfig`).
+        curate_store: per-video result shards (and where per-clip arrays are written).
+        media: decode settings (`MediaConfig`).
         scenes: scene-split settings (`SceneSplitConfig`).
         scorers: `{signal: {"backend": ..., **settings}}`.
         executor: `{"name": "local"|"ray"|"serial", "workers": n, ...}`.
@@ -54,6 +57,26 @@ def assign_clip_eligibility(clip_scores: pd.DataFrame, eligibility: dict[str, An
     for gap in gate_gaps(scorers, eligibility["rules"]):
         logger.warning("%s: those clips get no score and fail the rules that need it", gap)
     return assign_eligibility(clip_scores, eligibility["rules"], base=eligibility.get("base"))
+
+
+def write_selected_media(clips_eligible: pd.DataFrame, videos: pd.DataFrame, curate_store: ResultShardStore,
+                         media: dict[str, Any], executor: dict[str, Any], analysis_timings: dict[str, float]
+                         ) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Write the clip media `media.write_clips` selects (default: T-eligible clips); add `media_path` to every clip.
+
+    Args:
+        clips_eligible: the clip table with eligibility.
+        videos: the `videos` table (source paths and sizes).
+        curate_store: where clip media are written (`media_dir`).
+        media: decode/encode settings (`MediaConfig`: `write_clips`, `gc`, `clip_short_side`, `crf`, `preset`).
+        executor: `{"name": "local"|"ray"|"serial", "workers": n, ...}`.
+        analysis_timings: seconds per stage of the analysis pass.
+
+    Returns:
+        The clip table with media columns, and the seconds per stage of analysis and media together.
+    """
+    clips, timings = write_clip_media(clips_eligible, videos, MediaConfig(**media), curate_store.media_dir, executor)
+    return clips, {**analysis_timings, **timings}
 
 
 def caption_eligible_clips(clips_eligible: pd.DataFrame, caption: dict[str, Any]) -> pd.DataFrame:

@@ -16,7 +16,7 @@ def cache_features(clips: pd.DataFrame, feature_store: FeatureStore, features: d
     """Encode every T-eligible clip once into feature shards; resumes from the stored shards.
 
     Args:
-        clips: the clip manifest (`clip_path`, `eligible_T`, optional `caption`, `pose_arrays`, ...).
+        clips: the clip manifest (`media_path` or the source span, `eligible_T`, optional `caption`, `pose_arrays`, ...).
         feature_store: the shard folder.
         features: `{"frames", "video", "audio", "text", "pose", "store"}` settings (`FeatureConfig`).
 
