@@ -4,7 +4,7 @@ Both sides run in one invocation, on the same files, with the same number of wor
 
     python benchmarks/curate_speed.py                      # 720p corpus (below), tiny profile
     python benchmarks/curate_speed.py --profile base       # same corpus, production settings
-    python benchmarks/curate_speed.py --scorers T          # only the T filters (issue 3)
+    python benchmarks/curate_speed.py --scorers T          # only the T filters
     python benchmarks/curate_speed.py --source-height 1080 # the same corpus at 1920×1080
     python benchmarks/curate_speed.py --raw data/01_raw    # any folder of videos
     python benchmarks/curate_speed.py --profile base --source-height 720,1080 --scorer-sets T,all \
