@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from omnihuman_pipeline.curation.config import MediaConfig, media_fingerprint, table_path
 from omnihuman_pipeline.execution import map_unordered
@@ -235,7 +236,7 @@ def write_clip_media(clips: pd.DataFrame, videos: pd.DataFrame, media: MediaConf
         started = time.perf_counter()
         results = map_unordered(partial(MediaTask, media), jobs, executor=executor.get("name", "local"),
                                 workers=executor.get("workers", 2), **options)
-        for _, result in results:
+        for _, result in tqdm(results, total=len(jobs), desc="clip media", unit="video"):
             errors.update(result.errors)
             for key, seconds in result.timings.items():
                 timings[key] = timings.get(key, 0.0) + seconds
