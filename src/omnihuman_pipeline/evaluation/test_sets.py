@@ -145,8 +145,9 @@ def validation_videos(clip_ids: list[str], clips: pd.DataFrame, eligible: str = 
         media = clip_media_path(row)
         pose = row.get("pose_arrays") if isinstance(row.get("pose_arrays"), str) and row["pose_arrays"] else None
         caption = row.get("caption") if isinstance(row.get("caption"), str) and row["caption"] else None
-        out.append(TestVideo(clip_id, media, pose, caption, None if media else "no_media: curation wrote no clip "
-                                                                               "file for this clip"))
+        out.append(TestVideo(clip_id, media, pose, caption, None if media else (
+            "no_media: curation wrote no clip file for this clip (evaluation reads clip files: set "
+            "media.write_clips to eligible_T or all and rerun curate; only the missing files are written)")))
     return tuple(out)
 
 
