@@ -109,7 +109,7 @@ def _bound(func, **kwargs):
 
 
 def ablation_pipeline(name: str, ablation: dict[str, Any] | None = None) -> Pipeline:
-    """The training part of an ablation: every variant's stages, each from the previous one's model."""
+    """An ablation: every variant's stages (each from the previous one's model), its evaluation, the report."""
     ablation = ablation or ablation_parameters(name)
     start, base = f"{ablation.get('start', 'stage1')}.model", ablation.get("stage", "stage2")
     parts, results = [], {}
