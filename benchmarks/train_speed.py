@@ -4,12 +4,14 @@
   batches planned, read from feature shards and cut to windows (pose maps drawn, noise drawn), the
   Lightning loop with AdamW, the warm-up schedule, gradient clipping, the EMA callback, DVCLive
   logging and ``last.ckpt`` checkpoints.
-* ``bare``: the same network, optimizer and clipping on the same batches already collated in memory:
-  ``loss.backward(); clip; opt.step()`` in a plain loop — the floor the loop and loader must not
-  starve.
+* ``bare``: the same network, optimizer and clipping on the same batches already collated and
+  expanded in memory (dequantised latents, noise drawn): ``loss.backward(); clip; opt.step()`` in a
+  plain loop — the floor the loop and loader must not starve.
+  The full step does that expansion itself (on the model's device, ``expand_batch``), so it counts
+  as overhead here, the noise included.
 
-The two alternate ``--repeat`` times on one synthetic cache with the tiny profile's shapes (768-channel
-codec latents of 128x160 frames, 4-latent windows, Whisper-tiny audio, MiniLM text, pose), and the
+They alternate ``--repeat`` times on one synthetic cache with the tiny profile's shapes (768-channel
+codec latents of 128x160 frames stored as the codec stores them, uint8 and time-major, 4-latent windows, Whisper-tiny audio, MiniLM text, pose), and the
 medians of the per-step times after ``--warmup`` steps are compared. Target: lightning / bare <= 1.15.
 
 On a GPU the same comparison runs with the chosen ``--config``; samples/s, tokens/s, MFU and peak
@@ -39,7 +41,7 @@ import torch
 from omnihuman_pipeline.datasets.model_folder import RunFolder
 from omnihuman_pipeline.features.synthetic import ClipSpec, make_cache
 from omnihuman_pipeline.training.config import StageSettings, TrainSettings
-from omnihuman_pipeline.training.data import OmniDataModule
+from omnihuman_pipeline.training.data import OmniDataModule, expand_batch
 from omnihuman_pipeline.training.module import OmniHumanModule
 from omnihuman_pipeline.training.run import model_config, train_stage
 
@@ -113,7 +115,8 @@ def bare_run(cache, train: dict, stage: dict, steps: int) -> list[float]:
     net = OmniHumanTransformer(model_config(index, ts, spec)).to(device)
     module = OmniHumanModule(net, partial(torch.optim.AdamW, lr=1e-3))
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=0.01)
-    batches = [{k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in b.items()} for b in batches]
+    batches = [expand_batch({k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in b.items()})
+               for b in batches]
     times = []
     for batch in batches:
         start = time.perf_counter()
@@ -136,7 +139,7 @@ def main() -> None:
         root = Path(tmp)
         specs = [ClipSpec(f"v{i}", A=i % 2 == 0, P=True, n_frames=49, size=(h, w)) for i in range(args.clips)]
         cache = make_cache(root / "features", specs, channels=768, text_len=32, text_dim=384, audio_layers=5,
-                           audio_dim=384, clips_per_shard=2, marked=False)
+                           audio_dim=384, clips_per_shard=2, marked=False, quantized=True)
         medians = {"lightning": [], "bare": []}
         for _ in range(args.repeat):
             medians["lightning"].append(statistics.median(lightning_run(cache, root, train, stage)[args.warmup:]))

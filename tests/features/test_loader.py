@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -61,3 +62,52 @@ def test_collate_stacks_equal_shapes_and_lists_the_rest(cached):
     batch = collate_records([ds[0], ds[1]])
     assert batch["text"].shape == (2, 8, 384) and batch["eligible_T"].dtype == torch.bool
     assert isinstance(batch["clip_id"], list)
+
+
+def test_a_window_reads_only_its_rows_and_equals_the_record_cut(cached):
+    """`window` gives the record's latents, audio and keypoints of those frames, latents in storage form."""
+    from omnihuman_pipeline.features.codec import dequantize
+
+    ds = FeatureDataset(*cached, render_pose=False)
+    i = ds.clip_ids.index("a-000000")
+    rec = ds[i]
+    win = ds.window(i, range(1, 3), range(4, 9))
+    assert win["latents"].dtype == torch.uint8 and win["latents"].shape == (768, 2, 4, 6)
+    assert torch.equal(dequantize(win["latents"], win["scale"], win["offset"]), rec["latents"][:, 1:3])
+    assert torch.equal(dequantize(win["ref_latent"], win["scale"], win["offset"]), rec["ref_latent"])
+    assert torch.equal(win["audio"], rec["audio"][4:9]) and torch.equal(win["text"], rec["text"])
+    for name in ("body", "hands"):
+        torch.testing.assert_close(win["pose_keypoints"][name], rec["pose_keypoints"][name][4:9], rtol=0, atol=0,
+                                   equal_nan=True)
+    bare = ds.window(i, range(0, 1), range(0, 1), audio=False, pose=False)
+    assert bare["audio"] is None and bare["pose_keypoints"] is None
+
+
+def test_latents_are_stored_time_major_and_channel_major_shards_still_read(cached, tmp_path):
+    """New shards hold [T, C, h, w]; an entry without a layout (older shards) reads as [C, T, h, w], windows too."""
+    from omnihuman_pipeline.features.shards import PendingEntry
+
+    index = pd.read_parquet(cached[0])
+    store = FeatureStore.at(cached[1])
+    row = index[index["clip_id"] == "a-000000"].iloc[0]
+    entry = next(e for e in store.entries() if e.clip_id == "a-000000" and e.kind == "video")
+    assert entry.meta["layout"] == "TCHW"
+    assert list(store.header(entry.shard)["tensors"][entry.tensors["latents"]]["shape"]) == [3, 768, 4, 6]
+    ds = FeatureDataset(*cached)
+    rec = ds[ds.clip_ids.index("a-000000")]
+    # the same clip in the older channel-major layout
+    old = FeatureStore.at(str(tmp_path / "old"))
+    tensors = {k: v for k, v in store.read(entry).items()}
+    meta = {k: v for k, v in entry.meta.items() if k != "layout"}
+    moved = {e.kind: e for e in old.write_shard(
+        [PendingEntry("a-000000", "video", entry.hash, entry.backend,
+                      {k: v.permute(1, 0, 2, 3).contiguous() for k, v in tensors.items()}, meta)]
+        + [PendingEntry("a-000000", e.kind, e.hash, e.backend, store.read(e), e.meta)
+           for e in store.entries() if e.clip_id == "a-000000" and e.kind != "video"])}
+    old_row = row.copy()
+    for kind, e in moved.items():
+        old_row[f"{kind}_shard"] = e.shard
+    legacy = FeatureDataset(pd.DataFrame([old_row]), old)
+    assert torch.equal(legacy[0]["latents"], rec["latents"]) and torch.equal(legacy[0]["ref_latent"], rec["ref_latent"])
+    assert torch.equal(legacy.window(0, range(1, 3), range(4, 9))["latents"],
+                       ds.window(ds.clip_ids.index("a-000000"), range(1, 3), range(4, 9))["latents"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from omnihuman_pipeline.datasets.feature_shards import FeatureShardsDataset
@@ -57,3 +58,16 @@ def test_store_on_a_remote_filesystem():
     assert fresh.entries() == [entry] and torch.equal(fresh.read(entry)["latents"], _pending("a").tensors["latents"])
     fresh.remove(fresh.shards())
     assert fresh.shards() == []
+
+
+def test_read_rows_is_a_ranged_read_of_the_first_axis(tmp_path):
+    """Rows start:stop of a tensor equal the whole tensor's slice, from disk and from a blob; bad ranges raise."""
+    store = FeatureStore.at(str(tmp_path / "shards"))
+    latents = torch.arange(5 * 3 * 2, dtype=torch.float32).reshape(5, 3, 2)
+    [entry] = store.write_shard([PendingEntry("a", "video", "h", "b", {"latents": latents,
+                                                                        "x": torch.ones(2, dtype=torch.bfloat16)}, {})])
+    assert torch.equal(store.read_rows(entry, "latents", 1, 4), latents[1:4])
+    assert torch.equal(store.read_rows(entry, "latents", 2, 5, blob=store.read_blob(entry.shard)), latents[2:5])
+    assert store.read_rows(entry, "latents", 3, 3).shape == (0, 3, 2)
+    with pytest.raises(IndexError, match="rows 4:6"):
+        store.read_rows(entry, "latents", 4, 6)

@@ -153,3 +153,30 @@ def test_clear_errors_for_data_that_cannot_train_a_stage(tmp_path):
         _module(failed, store, ("text",)).setup("fit")
     with pytest.raises(TrainingDataError, match="no T-eligible clip"):
         _module(index.assign(eligible_T=False), store, ("text",)).setup("fit")
+
+
+def test_samples_are_compact_and_expand_to_the_record_window(tmp_path):
+    """A sample holds stored uint8 latents and a noise seed; `expand_batch` dequantises to the record's
+    window and draws each sample's noise from its seed (the same noise however the batch is formed)."""
+    from omnihuman_pipeline.training.data import collate_samples, expand_batch, seeded_noise
+
+    index, store = make_cache(tmp_path, [ClipSpec("v0", n_frames=49), ClipSpec("v1", n_frames=49)], marked=False,
+                              quantized=True)
+    features = FeatureDataset(index, store, render_pose=False)
+    windows = WindowDataset(features, 4, FLOW, with_audio=False, with_pose=False)
+    plan = TrainPlan(build_pools(clip_refs(index), ("text",), 1.0, 0), ("text",), Ratios(), 4, 1.0, 2, 0)
+    plans = plan.batch(0)
+    samples = [windows[p] for p in plans]
+    assert samples[0]["latents"].dtype == torch.uint8 and "noise" not in samples[0]
+    batch = expand_batch(collate_samples(samples))
+    for i, p in enumerate(plans):
+        rec = features[p.row]
+        assert torch.equal(batch["latents"][i], rec["latents"][:, p.start:p.start + 4])
+        assert torch.equal(batch["motion_latents"][i], rec["latents"][:, p.start - 2:p.start])
+        assert torch.equal(batch["ref_latents"][i], rec["ref_latent"])
+        assert torch.equal(batch["noise"][i], seeded_noise(batch["latents"][i:i + 1].shape, [p.noise_seed], "cpu")[0])
+    assert batch["latents"].dtype == torch.float32 and "noise_seed" not in batch
+    assert abs(float(batch["noise"].std()) - 1.0) < 0.01 and not torch.equal(batch["noise"][0], batch["noise"][1])
+    again = expand_batch(collate_samples([windows[p] for p in reversed(plans)]))
+    assert torch.equal(again["noise"][0], batch["noise"][1])
+    assert expand_batch(batch) is batch  # an expanded batch passes through

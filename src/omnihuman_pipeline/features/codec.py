@@ -39,6 +39,19 @@ class StoredLatents:
         return dequantize(self.stored, self.scale, self.offset, dtype)
 
 
+TIME_MAJOR = "TCHW"  # stored latents' layout: [T, C, h, w], so a window of frames is one contiguous range
+
+
+def to_time_major(stored: Tensor) -> Tensor:
+    """[C, T, h, w] -> the storage layout [T, C, h, w] (contiguous)."""
+    return stored.permute(1, 0, 2, 3).contiguous()
+
+
+def channels_first(stored: Tensor, layout: str | None) -> Tensor:
+    """A stored latent tensor as [C, T, h, w] (a view): ``layout`` from the entry's meta (None: already so)."""
+    return stored.permute(1, 0, 2, 3) if layout == TIME_MAJOR else stored
+
+
 def dequantize(stored: Tensor, scale: float, offset: float, dtype: torch.dtype = torch.float32) -> Tensor:
     """``stored * scale + offset`` in `dtype` (identity for scale 1, offset 0)."""
     x = stored.to(dtype)

@@ -14,7 +14,8 @@ storage (any fsspec URL), and yield one record per clip with status ``ok``::
 
 Only the tensors of one record are read (one ranged read per shard); the iterable variant reads
 each shard whole, once, in shard order, and splits shards across DataLoader workers and
-distributed ranks.
+distributed ranks. :meth:`FeatureDataset.window` reads only a window of a clip (its latent frames,
+the audio and keypoints of its pixel frames) for training, which never needs the whole clip.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
-from omnihuman_pipeline.features.codec import dequantize
+from omnihuman_pipeline.features.codec import TIME_MAJOR, channels_first, dequantize
 from omnihuman_pipeline.features.config import KINDS
 from omnihuman_pipeline.features.pose_maps import render_pose_maps
 from omnihuman_pipeline.features.shards import Entry, FeatureStore
@@ -66,6 +67,7 @@ class _Reader:
         entries = {k: self.entry(row, k) for k in KINDS}
         read = {k: self.store.read(e, blob=blobs.get(e.shard)) if e else {} for k, e in entries.items()}
         vm = entries["video"].meta
+        layout = vm.get("layout")
         audio = read["audio"].get("features")
         pose = None
         if entries["pose"] is not None and self.render_pose:
@@ -75,8 +77,10 @@ class _Reader:
             pose = torch.from_numpy(maps).permute(3, 0, 1, 2)  # [3, F, H, W]
         return {
             "clip_id": row["clip_id"],
-            "latents": dequantize(read["video"]["latents"], vm["scale"], vm["offset"], self.latent_dtype),
-            "ref_latent": dequantize(read["video"]["ref_latent"], vm["scale"], vm["offset"], self.latent_dtype),
+            "latents": dequantize(channels_first(read["video"]["latents"], layout), vm["scale"], vm["offset"],
+                                  self.latent_dtype),
+            "ref_latent": dequantize(channels_first(read["video"]["ref_latent"], layout), vm["scale"], vm["offset"],
+                                     self.latent_dtype),
             "audio": audio.float() if audio is not None else None,
             "text": read["text"]["states"].float(),
             "text_mask": read["text"]["mask"].bool(),
@@ -88,6 +92,31 @@ class _Reader:
             "n_frames": int(row["n_frames"]), "ref_frame": int(row["ref_frame"]),
             "backends": json.loads(row["backends"]),
         }
+
+
+    def window(self, row: dict, latents: range, frames: range, *, audio: bool, pose: bool) -> dict[str, Any]:
+        """A window of a clip in storage form: only the rows it needs are read (see :meth:`FeatureDataset.window`)."""
+        video = self.entry(row, "video")
+        vm, store = video.meta, self.store
+        if vm.get("layout") == TIME_MAJOR:  # a window of frames is one contiguous range
+            stored = channels_first(store.read_rows(video, "latents", latents.start, latents.stop), TIME_MAJOR)
+        else:
+            stored = store.read(video, ["latents"])["latents"][:, latents.start:latents.stop]
+        text = store.read(self.entry(row, "text"))
+        out = {"latents": stored, "ref_latent": channels_first(store.read(video, ["ref_latent"])["ref_latent"],
+                                                               vm.get("layout")),
+               "scale": float(vm["scale"]), "offset": float(vm["offset"]),
+               "text": text["states"].float(), "text_mask": text["mask"].bool(), "audio": None,
+               "pose_keypoints": None, "pose_render": None}
+        audio_entry = self.entry(row, "audio") if audio else None
+        if audio_entry is not None and "features" in audio_entry.tensors:
+            out["audio"] = store.read_rows(audio_entry, "features", frames.start, frames.stop).float()
+        pose_entry = self.entry(row, "pose") if pose else None
+        if pose_entry is not None:
+            out["pose_keypoints"] = {name: store.read_rows(pose_entry, name, frames.start, frames.stop)
+                                     for name in ("body", "hands")}
+            out["pose_render"] = _render_settings(pose_entry.meta)
+        return out
 
 
 def _render_settings(meta: dict) -> dict[str, Any]:
@@ -129,6 +158,18 @@ class FeatureDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         return self._reader.record(self.rows[i])
+
+    def window(self, i: int, latents: range, frames: range, *, audio: bool = True, pose: bool = True
+               ) -> dict[str, Any]:
+        """Clip ``i`` cut to latent frames ``latents`` and pixel frames ``frames``, reading only those rows.
+
+        Returns the latents in storage form (``latents`` [C, len(latents), h, w] in the stored dtype,
+        ``ref_latent`` [C, 1, h, w], with ``scale`` and ``offset`` to dequantise), ``text`` and
+        ``text_mask``, ``audio`` [len(frames), L, C_a] (None without an audio track or when not asked),
+        and ``pose_keypoints`` of those frames with ``pose_render`` (None without pose or when not asked),
+        which :func:`render_pose_window` draws from frame 0 of the window.
+        """
+        return self._reader.window(self.rows[i], latents, frames, audio=audio, pose=pose)
 
     @property
     def clip_ids(self) -> list[str]:

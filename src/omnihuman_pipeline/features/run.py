@@ -32,6 +32,7 @@ from omnihuman_pipeline.features.clip_media import (
     read_clip_video,
     reference_index,
 )
+from omnihuman_pipeline.features.codec import TIME_MAJOR, to_time_major
 from omnihuman_pipeline.features.config import KINDS, FeatureConfig, stable_hash
 from omnihuman_pipeline.features.shards import Entry, FeatureStore, PendingEntry
 from omnihuman_pipeline.media.clip_source import ClipSpan
@@ -179,10 +180,12 @@ def compute_clip(clip: ClipInputs, todo: list[str], have: dict[str, Entry | None
         ref_latent = encoder.encode(video.frames[ref:ref + 1])
         video_meta = {"frames": n, "decoded_frames": video.decoded, "height": height, "width": width,
                       "latent_frames": num_latent_frames(n), "latent_shape": list(latents.stored.shape),
-                      "ref_frame": ref, "scale": latents.scale, "offset": latents.offset, **encoder.describe()}
+                      "ref_frame": ref, "scale": latents.scale, "offset": latents.offset, "layout": TIME_MAJOR,
+                      **encoder.describe()}
         if "video" in todo:
             out.append(PendingEntry(clip.clip_id, "video", wanted["video"], encoder.name,
-                                    {"latents": latents.stored, "ref_latent": ref_latent.stored}, video_meta))
+                                    {"latents": to_time_major(latents.stored),
+                                     "ref_latent": to_time_major(ref_latent.stored)}, video_meta))
     n, height, width = video_meta["frames"], video_meta["height"], video_meta["width"]
     if "audio" in todo:
         audio = read_clip_audio(clip.media_path or clip.span, n_frames=n, fps=fr.fps, sample_rate=fr.sample_rate)

@@ -3,7 +3,7 @@
 Shard format (``omnihuman-features/1``)::
 
     <root>/<seq:08d>-<uuid8>.safetensors
-      tensors   "<clip_id>/<kind>/<name>"      e.g. "abc-000000/video/latents" uint8 [768, T, h, w]
+      tensors   "<clip_id>/<kind>/<name>"      e.g. "abc-000000/video/latents" uint8 [T, 768, h, w]
       metadata  {"omnihuman_features": JSON {"format": ..., "entries": [
                    {"clip_id", "kind", "hash", "backend", "meta": {...}, "tensors": {name: key}}, ...]}}
 
@@ -12,7 +12,9 @@ an entry (one clip's one feature kind) is valid exactly when its shard exists. T
 the union of its shard headers: :meth:`FeatureStore.entries` reads only headers (a few KB each, one
 ranged read on object storage) and a rerun reuses every entry whose hash is still wanted. Reading a
 record is one ranged read per shard covering that entry's tensors, through fsspec, so the same code
-streams from local disk or object storage (s3://, gs://, ...).
+streams from local disk or object storage (s3://, gs://, ...). Tensors whose first axis is time
+(latents stored time-major, audio features, keypoints) can be read a range of frames at a time
+(:meth:`FeatureStore.read_rows`): one ranged read of just those rows.
 """
 
 from __future__ import annotations
@@ -181,6 +183,21 @@ class FeatureStore:
             else:
                 out[n] = torch.frombuffer(bytearray(data[a - lo:b - lo]), dtype=dtype).reshape(info["shape"])
         return out
+
+    def read_rows(self, entry: Entry, name: str, start: int, stop: int, blob: bytes | None = None) -> torch.Tensor:
+        """Rows ``start:stop`` of an entry's tensor (its first axis): one ranged read of those rows only."""
+        header = self.header(entry.shard)
+        info = header["tensors"][entry.tensors[name]]
+        shape, dtype = list(info["shape"]), SAFETENSORS_DTYPES[info["dtype"]]
+        if not 0 <= start <= stop <= shape[0]:
+            raise IndexError(f"rows {start}:{stop} of {entry.clip_id}/{entry.kind}/{name} with {shape[0]} rows")
+        row = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+        lo = header["data_start"] + info["data_offsets"][0] + start * row
+        hi = lo + (stop - start) * row
+        if hi == lo:
+            return torch.empty([0, *shape[1:]], dtype=dtype)
+        data = blob[lo:hi] if blob is not None else self.fs.cat_file(self.path(entry.shard), start=lo, end=hi)
+        return torch.frombuffer(bytearray(data), dtype=dtype).reshape([stop - start, *shape[1:]])
 
     def read_blob(self, shard: str) -> bytes:
         """A whole shard in one read (sequential streaming)."""

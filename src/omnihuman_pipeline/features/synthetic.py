@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from omnihuman_pipeline.features.codec import TIME_MAJOR, UINT8_SCALE, UINT8_OFFSET, to_time_major
 from omnihuman_pipeline.features.shards import FeatureStore, PendingEntry
 from omnihuman_pipeline.models.latent_layout import num_latent_frames
 
@@ -49,12 +50,16 @@ def body_keypoints(n_frames: int) -> np.ndarray:
 
 def make_cache(root: Path, specs: list[ClipSpec], *, channels: int = 4, text_len: int = 6, text_dim: int = 16,
                audio_layers: int = 3, audio_dim: int = 8, clips_per_shard: int = 2, seed: int = 0,
-               marked: bool = True) -> tuple[pd.DataFrame, FeatureStore]:
+               marked: bool = True, quantized: bool = False) -> tuple[pd.DataFrame, FeatureStore]:
     """Write ``specs`` as feature shards under ``root`` and return (index, store).
 
     With ``marked`` channel 0 of latent frame k of clip c holds ``k + 100 c``; without it the latents
-    are plain standard normal noise.
+    are plain standard normal noise. With ``quantized`` they are stored as the default codec stores
+    its latents (uint8 with its scale and offset; not with ``marked``). Latents are stored time-major,
+    as the features pipeline writes them.
     """
+    if marked and quantized:
+        raise ValueError("marked latents do not fit in uint8: use marked=False with quantized=True")
     store = FeatureStore.at(str(root / "shards"))
     gen = torch.Generator().manual_seed(seed)
     rows, pending, counts = [], [], {}
@@ -62,13 +67,20 @@ def make_cache(root: Path, specs: list[ClipSpec], *, channels: int = 4, text_len
         counts[spec.video_id] = counts.get(spec.video_id, -1) + 1
         clip_id = f"{spec.video_id}-{counts[spec.video_id]:06d}"
         n_lat, (h, w) = num_latent_frames(spec.n_frames), spec.size
-        latents = torch.randn(channels, n_lat, h, w, generator=gen)
-        if marked:
-            latents[0] = (torch.arange(n_lat, dtype=torch.float32) + 100 * c)[:, None, None]
-        ref = torch.randn(channels, 1, h, w, generator=gen)
+        scale, offset = (UINT8_SCALE, UINT8_OFFSET) if quantized else (1.0, 0.0)
+        if quantized:
+            latents = torch.randint(0, 256, (channels, n_lat, h, w), generator=gen, dtype=torch.uint8)
+            ref = torch.randint(0, 256, (channels, 1, h, w), generator=gen, dtype=torch.uint8)
+        else:
+            latents = torch.randn(channels, n_lat, h, w, generator=gen)
+            if marked:
+                latents[0] = (torch.arange(n_lat, dtype=torch.float32) + 100 * c)[:, None, None]
+            ref = torch.randn(channels, 1, h, w, generator=gen)
         video_meta = {"frames": spec.n_frames, "height": 8 * h, "width": 8 * w, "latent_frames": n_lat,
-                      "ref_frame": 0, "scale": 1.0, "offset": 0.0, "latent_channels": channels}
-        entries = [PendingEntry(clip_id, "video", "hv", "patchify", {"latents": latents, "ref_latent": ref}, video_meta)]
+                      "ref_frame": 0, "scale": scale, "offset": offset, "latent_channels": channels,
+                      "layout": TIME_MAJOR}
+        entries = [PendingEntry(clip_id, "video", "hv", "patchify",
+                                {"latents": to_time_major(latents), "ref_latent": to_time_major(ref)}, video_meta)]
         if spec.audio:
             audio = torch.arange(spec.n_frames, dtype=torch.float32)[:, None, None].expand(-1, audio_layers, audio_dim)
             entries.append(PendingEntry(clip_id, "audio", "ha", "whisper", {"features": audio.half().clone()},

@@ -19,6 +19,9 @@ same checkpoint see exactly the same batches.
   its own, so variants differing only in ``t_only_fraction`` see the same sequence of conditioned
   clips within a bucket.
 * **Ranks.** Shards are dealt to ranks (``shards[rank::world]``); a rank reads only its own.
+* **Reads.** A sample reads only its window (latents are stored time-major, so a window is one
+  ranged read) and is returned compact: stored-dtype latents and a noise seed, expanded on the
+  model's device by :func:`expand_batch` (the LightningModule's ``on_after_batch_transfer``).
 * **Validation.** Held-out videos (``split_videos``); per clip and task (text, audio, pose — each
   where the clip is eligible) fixed windows with fixed noise and sigmas on a grid, independent of
   the stage, so validation losses compare across stages, runs and ablation variants.
@@ -294,10 +297,16 @@ def validation_plans(clips: list[ClipRef], window: int, samples_per_task: int, s
 # Tensors
 # --------------------------------------------------------------------------------------------------
 class WindowDataset(Dataset):
-    """:class:`SamplePlan` -> one sample's tensors, read from the shards.
+    """:class:`SamplePlan` -> one sample's tensors in compact form, read from the shards.
+
+    Only the window is read: its latent frames (one ranged read of the time-major latents), the
+    reference latent, the text and the audio features and keypoints of its pixel frames. Latents stay
+    in their stored dtype (uint8 for the default codec, 4x fewer bytes to stack and move than float32)
+    with their ``latent_scale`` / ``latent_offset``, and each sample carries its ``noise_seed``
+    instead of its noise: :func:`expand_batch` dequantises and draws the noise on the model's device.
 
     Args:
-        features: the clips' :class:`FeatureDataset` (read with ``render_pose=False``).
+        features: the clips' :class:`FeatureDataset`.
         window: noisy latent frames.
         flow: ``FlowSettings`` fields (sigma sampling for training plans).
         with_audio: return audio features (the model has an audio branch).
@@ -314,39 +323,78 @@ class WindowDataset(Dataset):
         return len(self.features)
 
     def __getitem__(self, plan: SamplePlan) -> dict[str, Any]:
-        return self.sample(self.features[plan.row], plan)
+        s, tm = plan.start, plan.n_motion
+        frames = window_pixel_frames(s, self.window)
+        record = self.features.window(plan.row, range(s - tm, s + self.window), frames,
+                                      audio=self.with_audio and plan.active.audio,
+                                      pose=self.with_pose and plan.active.pose)
+        return self.sample(record, plan)
 
     def sample(self, record: dict[str, Any], plan: SamplePlan) -> dict[str, Any]:
-        """Cut ``record`` to the plan's window and draw its noise and sigma."""
-        t, s, tm = self.window, plan.start, plan.n_motion
-        clip = record["latents"][:, s - tm: s + t]  # [C, Tm + T, h, w]
-        mask = latent_frame_loss_mask(tm, t)
-        x0, motion = clip[:, mask], clip[:, ~mask]
-        gen = torch.Generator().manual_seed(plan.noise_seed)
-        noise = torch.randn(x0.shape, generator=gen, dtype=torch.float32)
+        """A sample from ``record``, a :meth:`FeatureDataset.window` of the plan's latent and pixel frames."""
+        t, tm = self.window, plan.n_motion
+        clip = record["latents"]  # [C, Tm + T, h, w]: the motion latents lead
         if plan.sigma is None:
-            sigma = sample_sigmas(1, gen, **self.flow)[0]
+            sigma = sample_sigmas(1, torch.Generator().manual_seed(int_seed("sigma", plan.noise_seed)), **self.flow)[0]
         else:
             sigma = torch.tensor(plan.sigma, dtype=torch.float32)
-        frames = window_pixel_frames(s, t)
-        out = {"clip_id": plan.clip_id, "task": plan.active.task, "latents": x0, "noise": noise, "sigma": sigma,
-               "ref_latents": record["ref_latent"], "text": record["text"], "text_mask": record["text_mask"],
-               "text_on": plan.active.text, "skipped": list(plan.redraw)}
+        frames = range(len(window_pixel_frames(plan.start, t)))
+        out = {"clip_id": plan.clip_id, "task": plan.active.task, "latents": clip[:, tm:],
+               "ref_latents": record["ref_latent"], "latent_scale": torch.tensor(record["scale"]),
+               "latent_offset": torch.tensor(record["offset"]),
+               "noise_seed": torch.tensor(plan.noise_seed, dtype=torch.int64), "sigma": sigma,
+               "text": record["text"], "text_mask": record["text_mask"], "text_on": plan.active.text,
+               "skipped": list(plan.redraw)}
         if tm:
-            out["motion_latents"] = motion
+            out["motion_latents"] = clip[:, :tm]
         if self.with_audio:
             audio = record["audio"]
             on = plan.active.audio and audio is not None
             out["audio_on"] = on
-            out["audio"] = audio[frames.start:frames.stop] if on else torch.zeros(len(frames), *self.audio_shape)
+            out["audio"] = audio if on else torch.zeros(len(frames), *self.audio_shape)
         if self.with_pose:
             on = plan.active.pose and record["pose_keypoints"] is not None
             out["pose_on"] = on
-            h, w = 8 * x0.shape[2], 8 * x0.shape[3]
+            h, w = 8 * clip.shape[2], 8 * clip.shape[3]
             out["pose"] = render_pose_window(record, frames) if on else torch.zeros(3, len(frames), h, w,
                                                                                   dtype=torch.uint8)
         return out
 
+
+def expand_batch(batch: dict[str, Any]) -> dict[str, Any]:
+    """A compact batch (:class:`WindowDataset`) as the model step takes it, on the batch's device.
+
+    Latents, motion and reference latents are dequantised to float32 and each sample's noise is drawn
+    from its ``noise_seed`` by a generator on the latents' device (on a GPU no noise crosses the bus).
+    A batch without ``noise_seed`` is returned as it is.
+    """
+    if "noise_seed" not in batch:
+        return batch
+    out = dict(batch)
+    scale, offset = out.pop("latent_scale").float(), out.pop("latent_offset").float()
+    for key in ("latents", "motion_latents", "ref_latents"):
+        if key in out:
+            out[key] = dequantize_batch(out[key], scale, offset)
+    out["noise"] = seeded_noise(out["latents"].shape, out.pop("noise_seed").tolist(), out["latents"].device)
+    return out
+
+
+def dequantize_batch(stored: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+    """``stored * scale + offset`` per sample (scale, offset: [B]) in float32; no copy for float32 at (1, 0)."""
+    if bool((scale == 1).all()) and bool((offset == 0).all()):
+        return stored.to(torch.float32)
+    shape = (-1,) + (1,) * (stored.dim() - 1)
+    x = stored.to(torch.float32, copy=True)
+    return x.mul_(scale.view(shape)).add_(offset.view(shape))
+
+
+def seeded_noise(shape: torch.Size, seeds: list[int], device: torch.device) -> torch.Tensor:
+    """Standard normal noise [B, ...]: sample i from a generator on ``device`` seeded with ``seeds[i]``."""
+    noise = torch.empty(shape, device=device)
+    for i, seed in enumerate(seeds):
+        gen = torch.Generator(device=device).manual_seed(seed)
+        torch.randn(shape[1:], generator=gen, device=device, out=noise[i])
+    return noise
 
 
 def audio_shape(index: pd.DataFrame) -> tuple[int, int]:
@@ -527,6 +575,10 @@ class OmniDataModule(L.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.windows, batch_size=None, sampler=self.val_plans, num_workers=0,
                           collate_fn=collate_one)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Expand the compact batch on the device: dequantised latents, noise from the per-sample seeds."""
+        return expand_batch(batch) if isinstance(batch, dict) else batch
 
     def _position(self) -> int:
         trainer = self.trainer

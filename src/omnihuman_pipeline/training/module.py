@@ -16,6 +16,7 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
+from omnihuman_pipeline.training.data import expand_batch
 from omnihuman_pipeline.training.flow_matching import add_noise, flow_loss, velocity_target
 
 TASKS = ("image", "text", "audio", "pose")
@@ -65,7 +66,12 @@ class OmniHumanModule(L.LightningModule):
         return self.net(**inputs)
 
     def model_step(self, batch: dict[str, Any]) -> Tensor:
-        """Per-sample flow-matching losses [B] of a batch (noise and sigma come with the batch)."""
+        """Per-sample flow-matching losses [B] of a batch (sigma comes with the batch; the noise too, or its seeds).
+
+        The data module expands compact batches on the device (``on_after_batch_transfer``); a compact
+        batch from a plain DataLoader is expanded here.
+        """
+        batch = expand_batch(batch)
         x0, noise = batch["latents"], batch["noise"]
         noisy = add_noise(x0, noise, batch["sigma"])
         pred = self.net(**model_inputs(self.net, batch, noisy))
