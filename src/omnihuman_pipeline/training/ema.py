@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 from lightning.pytorch.callbacks import WeightAveraging
 from torch import Tensor
 
@@ -20,12 +21,15 @@ def ema_decay(decay: float, num_updates: int, warmup: bool) -> float:
     return min(decay, (1 + num_updates) / (10 + num_updates)) if warmup else decay
 
 
-def ema_avg_fn(decay: float, warmup: bool) -> Callable[[Tensor, Tensor, Tensor | int], Tensor]:
-    """``AveragedModel`` ``avg_fn``: ``d * average + (1 - d) * current``."""
+def ema_multi_avg_fn(decay: float, warmup: bool) -> Callable[[list[Tensor], list[Tensor], Tensor | int], None]:
+    """``AveragedModel`` ``multi_avg_fn``: ``average <- d * average + (1 - d) * current`` over a group of tensors
+    in one fused ``lerp`` (a per-tensor Python loop cost ~10 ms a step on the tiny model on a CPU)."""
 
-    def avg(averaged: Tensor, current: Tensor, num_averaged: Tensor | int) -> Tensor:
-        d = ema_decay(decay, int(num_averaged), warmup)
-        return averaged * d + current * (1 - d)
+    def avg(averaged: list[Tensor], current: list[Tensor], num_averaged: Tensor | int) -> None:
+        if not averaged[0].is_floating_point():  # integer buffers (counters) follow the model
+            torch._foreach_copy_(averaged, current)
+            return
+        torch._foreach_lerp_(averaged, current, 1.0 - ema_decay(decay, int(num_averaged), warmup))
 
     return avg
 
@@ -41,7 +45,7 @@ class EMA(WeightAveraging):
     def __init__(self, decay: float, warmup: bool = True) -> None:
         if not 0.0 < decay < 1.0:
             raise ValueError(f"EMA decay must be in (0, 1), got {decay}")
-        super().__init__(use_buffers=True, avg_fn=ema_avg_fn(decay, warmup))
+        super().__init__(use_buffers=True, multi_avg_fn=ema_multi_avg_fn(decay, warmup))
         self.decay, self.warmup = decay, warmup
 
     def copy_to(self, pl_module) -> None:
