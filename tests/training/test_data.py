@@ -180,3 +180,25 @@ def test_samples_are_compact_and_expand_to_the_record_window(tmp_path):
     again = expand_batch(collate_samples([windows[p] for p in reversed(plans)]))
     assert torch.equal(again["noise"][0], batch["noise"][1])
     assert expand_batch(batch) is batch  # an expanded batch passes through
+
+
+def test_a_sample_reads_its_window_not_its_clip(tmp_path):
+    """The bytes a training sample reads follow its window: 6 of a 13-latent clip's frames, not the whole clip."""
+    index, store = make_cache(tmp_path, [ClipSpec("v0", n_frames=49, size=(16, 20))], channels=768, marked=False,
+                              quantized=True)
+    read: list[int] = []
+    cat_file = store.fs.cat_file
+
+    def counting(path, start=None, end=None, **kwargs):
+        data = cat_file(path, start=start, end=end, **kwargs)
+        read.append(len(data))
+        return data
+
+    store.fs.cat_file = counting
+    windows = WindowDataset(FeatureDataset(index, store, render_pose=False), 4, FLOW, with_audio=True, with_pose=True)
+    plan = TrainPlan(build_pools(clip_refs(index), ("text",), 1.0, 0), ("text",), Ratios(), 4, 1.0, 1, 0).batch(0)[0]
+    assert plan.n_motion == 2
+    windows[plan]
+    frame = 768 * 16 * 20  # one latent frame of uint8 (128x160 px), 240 KB
+    assert max(read) == 6 * frame  # the window's 6 latent frames in one ranged read (the clip has 13)
+    assert sum(read) < 7 * frame + 64 * 1024  # + the reference latent, the text and the small tensors

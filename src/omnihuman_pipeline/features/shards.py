@@ -11,7 +11,7 @@ A shard is written to a temporary name and renamed into place, so it is there wh
 an entry (one clip's one feature kind) is valid exactly when its shard exists. The store's state is
 the union of its shard headers: :meth:`FeatureStore.entries` reads only headers (a few KB each, one
 ranged read on object storage) and a rerun reuses every entry whose hash is still wanted. Reading a
-record is one ranged read per shard covering that entry's tensors, through fsspec, so the same code
+record is a ranged read per run of that entry's adjacent tensors, through fsspec, so the same code
 streams from local disk or object storage (s3://, gs://, ...). Tensors whose first axis is time
 (latents stored time-major, audio features, keypoints) can be read a range of frames at a time
 (:meth:`FeatureStore.read_rows`): one ranged read of just those rows.
@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 FORMAT = "omnihuman-features/1"
 META_KEY = "omnihuman_features"
+MAX_GAP = 256 * 1024  # bytes a ranged read may skip over to cover two tensors in one request
 SUFFIX = ".safetensors"
 SAFETENSORS_DTYPES = {"F16": torch.float16, "BF16": torch.bfloat16, "F32": torch.float32, "F64": torch.float64,
                       "U8": torch.uint8, "I8": torch.int8, "I16": torch.int16, "I32": torch.int32,
@@ -164,25 +165,30 @@ class FeatureStore:
         return out
 
     def read(self, entry: Entry, names: list[str] | None = None, blob: bytes | None = None) -> dict[str, torch.Tensor]:
-        """An entry's tensors: one ranged read spanning them (or slices of `blob`, the whole shard)."""
+        """An entry's tensors: one ranged read per run of nearby tensors (or slices of `blob`, the whole shard).
+
+        Tensors closer than ``MAX_GAP`` bytes share a read; farther apart (another clip's latents between
+        a text entry's states and mask, say) they are read separately, so no read carries what it skips.
+        """
         header = self.header(entry.shard)
         keys = {n: entry.tensors[n] for n in (names or entry.tensors)}
-        if not keys:
-            return {}
-        spans = {n: header["tensors"][k]["data_offsets"] for n, k in keys.items()}
-        lo, hi = min(s[0] for s in spans.values()), max(s[1] for s in spans.values())
-        start = header["data_start"]
-        data = blob[start + lo:start + hi] if blob is not None else self.fs.cat_file(
-            self.path(entry.shard), start=start + lo, end=start + hi)
+        spans = sorted((header["tensors"][k]["data_offsets"], n) for n, k in keys.items())
         out = {}
-        for n, k in keys.items():
-            info, (a, b) = header["tensors"][k], spans[n]
-            dtype = SAFETENSORS_DTYPES[info["dtype"]]
-            if b == a:
-                out[n] = torch.empty(info["shape"], dtype=dtype)
-            else:
-                out[n] = torch.frombuffer(bytearray(data[a - lo:b - lo]), dtype=dtype).reshape(info["shape"])
-        return out
+        start, run = header["data_start"], []
+        for i, (span, name) in enumerate(spans):
+            run.append((span, name))
+            if i + 1 < len(spans) and spans[i + 1][0][0] - span[1] <= MAX_GAP:
+                continue
+            lo, hi = run[0][0][0], max(s[1] for s, _ in run)
+            data = blob[start + lo:start + hi] if blob is not None else (
+                self.fs.cat_file(self.path(entry.shard), start=start + lo, end=start + hi) if hi > lo else b"")
+            for (a, b), n in run:
+                info = header["tensors"][keys[n]]
+                dtype = SAFETENSORS_DTYPES[info["dtype"]]
+                out[n] = (torch.empty(info["shape"], dtype=dtype) if b == a else
+                          torch.frombuffer(bytearray(data[a - lo:b - lo]), dtype=dtype).reshape(info["shape"]))
+            run = []
+        return {n: out[n] for n in keys}
 
     def read_rows(self, entry: Entry, name: str, start: int, stop: int, blob: bytes | None = None) -> torch.Tensor:
         """Rows ``start:stop`` of an entry's tensor (its first axis): one ranged read of those rows only."""
