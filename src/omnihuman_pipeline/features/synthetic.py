@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from omnihuman_pipeline.features.codec import TIME_MAJOR, UINT8_SCALE, UINT8_OFFSET, to_time_major
+from omnihuman_pipeline.features.codec import TIME_MAJOR, UINT8_OFFSET, UINT8_SCALE, to_time_major
 from omnihuman_pipeline.features.shards import FeatureStore, PendingEntry
 from omnihuman_pipeline.models.latent_layout import num_latent_frames
 

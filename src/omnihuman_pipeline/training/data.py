@@ -21,7 +21,7 @@ same checkpoint see exactly the same batches.
 * **Ranks.** Shards are dealt to ranks (``shards[rank::world]``); a rank reads only its own.
 * **Reads.** A sample reads only its window (latents are stored time-major, so a window is one
   ranged read) and is returned compact: stored-dtype latents and a noise seed, expanded on the
-  model's device by :func:`expand_batch` (the LightningModule's ``on_after_batch_transfer``).
+  model's device by :func:`expand_batch` (the data module's ``on_after_batch_transfer``).
 * **Validation.** Held-out videos (``split_videos``); per clip and task (text, audio, pose — each
   where the clip is eligible) fixed windows with fixed noise and sigmas on a grid, independent of
   the stage, so validation losses compare across stages, runs and ablation variants.
@@ -50,7 +50,6 @@ from omnihuman_pipeline.features.loader import FeatureDataset, render_pose_windo
 from omnihuman_pipeline.features.shards import FeatureStore
 from omnihuman_pipeline.models.latent_layout import (
     NUM_MOTION_PIXEL_FRAMES,
-    latent_frame_loss_mask,
     motion_latent_frames,
     num_pixel_frames,
     window_pixel_frames,
