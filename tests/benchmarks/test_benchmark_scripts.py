@@ -76,10 +76,11 @@ def test_scaling_analysis_paths_keep_full_chroma(tmp_path):
     out = tmp_path / "scaling_analysis.json"
     _run("scaling.py", "--analysis", "--video", str(tmp_path / "hd_0.mp4"), "--frames", "20", "--out", str(out))
     paths = json.loads(out.read_text())["paths"]
-    now, packed, full = paths["gbrp + cv2.merge (now)"], paths["rgb24 (packed, before)"], paths["rgb24 + FULL_CHR_H_INT"]
+    now, packed, full = paths["gbrp -> swscale rgb24 (now)"], paths["rgb24 (packed, before)"], paths["rgb24 + FULL_CHR_H_INT"]
     for ref in ("psnr_vs_swscale_float_db", "psnr_vs_opencv_float_db"):
         assert now[ref] > packed[ref] and now[ref] == pytest.approx(full[ref], abs=0.5)
-    assert now["max_abs_error_vs_swscale_float"] <= 2.0 and len(paths) == 5
+    assert now["max_abs_error_vs_swscale_float"] <= 2.0 and len(paths) == 6
+    assert now["psnr_vs_swscale_float_db"] == paths["gbrp + cv2.merge"]["psnr_vs_swscale_float_db"]
 
 
 def test_core_contention_times_decode_next_to_each_neighbour(tmp_path):

@@ -12,6 +12,7 @@ from omnihuman_pipeline.media import errors
 from omnihuman_pipeline.media.clip_writer import ClipWriter
 from omnihuman_pipeline.media.decode import (
     FrameReader,
+    area_shrink,
     audio_segment,
     decode_audio,
     fit_short_side,
@@ -106,6 +107,15 @@ def test_small_frames_are_the_analysis_frames_shrunk(tmp_path, output_size):
         area = cv2.resize(f.analysis, (114, 64), interpolation=cv2.INTER_AREA)
         assert np.abs(f.small.astype(int) - area).mean() < tolerance
     assert all(f.small is None for f in FrameReader(path, fps=25, analysis_size=(256, 144)))
+
+
+@pytest.mark.parametrize("size", [(114, 64), (100, 60), (57, 32)])
+def test_area_shrink_is_an_area_resize(size):
+    """Halving by 2 where the sizes allow, then an area resize, is within a level of one area resize."""
+    image = cv2.resize(synth.load_image("chelsea"), (456, 256), interpolation=cv2.INTER_AREA)
+    ours = area_shrink(image, size)
+    area = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    assert ours.shape == area.shape and np.abs(ours.astype(int) - area).max() <= 1
 
 
 def _float_reference(frame, size: tuple[int, int]) -> np.ndarray:

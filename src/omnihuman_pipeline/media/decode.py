@@ -85,6 +85,21 @@ def rotate_yuv420p(frame, degrees: int):
     return av.VideoFrame.from_ndarray(np.concatenate(planes).reshape(nh * 3 // 2, nw), format="yuv420p")
 
 
+def area_shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Box-average an [H, W, C] uint8 image down to `size` = (w, h): halvings while both sides are an even multiple
+    of the target's (a box of boxes is a box: OpenCV's area resize by 2 costs a third of one by 4, and the halvings'
+    rounding keeps the result within a level of it), then one area resize for what is left."""
+    import cv2
+
+    h, w = image.shape[:2]
+    while w % (2 * size[0]) == 0 and h % (2 * size[1]) == 0:
+        image = cv2.resize(image, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+        h, w = image.shape[:2]
+    if (w, h) != tuple(size):
+        image = cv2.resize(image, tuple(size), interpolation=cv2.INTER_AREA)
+    return image
+
+
 class FrameReader:
     """Iterate a video as a constant-rate stream of frames, each decoded once.
 
@@ -200,23 +215,17 @@ class FrameReader:
     def _rgb(self, frame, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None]:
         """The analysis frame, and the small frame (None when not requested) box-averaged from it.
 
-        swscale scales to planar RGB (`gbrp`) and the planes are interleaved afterwards: its packed `rgb24`
-        output keeps half the horizontal chroma resolution unless asked for full chroma interpolation, which
-        costs half as much again. Against swscale's own float output (same AREA filter, full chroma), 720p
-        source to 456x256: `gbrp` 52.7 dB PSNR and at most 1.5 levels off, packed `rgb24` 44.3 dB and up to 30
-        levels off at colour edges; 0.56 instead of 1.15 ms a frame (`benchmarks/scaling.py --analysis`). The
-        small frame is OpenCV's area resize of the packed frame (0.2 ms; swscale from either picture costs more)."""
-        import cv2
-
+        swscale scales to planar RGB (`gbrp`), then packs it (an unscaled copy): its packed `rgb24` output straight
+        from YUV keeps half the horizontal chroma resolution unless asked for full chroma interpolation, which costs
+        more again. Against swscale's own float output (same AREA filter, full chroma), 720p source to 456x256:
+        52.7 dB PSNR and at most 1.5 levels off, where packed `rgb24` gave 44.3 dB and up to 30 levels off at colour
+        edges; 0.9 instead of 1.5 ms a frame in the decode loop, 720p source (`benchmarks/scaling.py --analysis`)."""
         w, h = self._coded(size)
         planar = self._scale(frame, "analysis", width=w, height=h, format="gbrp", interpolation="AREA")
-        g, b, r = (np.frombuffer(p, np.uint8, count=p.line_size * h).reshape(h, p.line_size)[:, :w]
-                   for p in planar.planes)
-        rgb = cv2.merge([r, g, b])
+        rgb = self._scale(planar, "packed", format="rgb24").to_ndarray()
         small = None
         if self.small_size:
-            sw, sh = self._coded(self.small_size)
-            small = rotate_clockwise(cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA), self.rotation)
+            small = rotate_clockwise(area_shrink(rgb, self._coded(self.small_size)), self.rotation)
         return rotate_clockwise(rgb, self.rotation), small
 
     def _tick(self, index: int, frame) -> ResampledFrame:
