@@ -218,7 +218,7 @@ class FrameReader:
         swscale scales to planar RGB (`gbrp`), then packs it (an unscaled copy): its packed `rgb24` output straight
         from YUV keeps half the horizontal chroma resolution unless asked for full chroma interpolation, which costs
         more again. Against swscale's own float output (same AREA filter, full chroma), 720p source to 456x256:
-        52.7 dB PSNR and at most 1.5 levels off, where packed `rgb24` gave 44.3 dB and up to 30 levels off at colour
+        52.1 dB PSNR and at most 1.5 levels off, where packed `rgb24` gave 44.1 dB and up to 29 levels off at colour
         edges; 0.9 instead of 1.5 ms a frame in the decode loop, 720p source (`benchmarks/scaling.py --analysis`)."""
         w, h = self._coded(size)
         planar = self._scale(frame, "analysis", width=w, height=h, format="gbrp", interpolation="AREA")
