@@ -164,6 +164,81 @@ def _time_floor(paths: list[str], workers: int, placements: dict, floors: dict) 
     return floor_frames
 
 
+_BARRIER = None
+
+
+def _encode_worker_init(cpus, started, barrier) -> None:
+    from omnihuman_pipeline.execution.executor import bind_to_next_cpu
+
+    global _BARRIER
+    _BARRIER = barrier
+    bind_to_next_cpu(cpus, started)
+
+
+def encode_in_memory(clips: list[dict], media: dict, out_dir: str) -> tuple[float, int]:
+    """One worker's share of "encode of kept clips alone": decode the clips' frames and audio into memory as the
+    media step would feed them (untimed), wait for the other workers, then time only the writing: x264 at the
+    profile's settings, AAC and the mp4 mux (`ClipWriter`). Returns (seconds, frames)."""
+    from omnihuman_pipeline.media.clip_writer import ClipWriter
+    from omnihuman_pipeline.media.decode import FrameReader, audio_segment, decode_audio
+
+    fps, sr = media["fps"], media["sample_rate"]
+    audio: dict[str, object] = {}
+    loaded = []
+    for c in clips:
+        reader = FrameReader(c["source_path"], fps=fps, analysis_size=None, output_size=tuple(c["size"]),
+                             rotation=c["rotation"], threads=False, start=c["start_frame"], stop=c["end_frame"],
+                             t0_s=c["t0_s"])
+        frames = [tick.output for tick in reader]
+        seg = None
+        if c["has_audio"]:
+            if c["source_path"] not in audio:
+                audio[c["source_path"]] = decode_audio(c["source_path"], sr)[0]
+            seg = audio_segment(audio[c["source_path"]], sr, c["start_frame"] / fps, c["end_frame"] / fps)
+        loaded.append((c, frames, seg))
+    _BARRIER.wait()
+    t0 = time.perf_counter()
+    for c, frames, seg in loaded:
+        writer = ClipWriter(Path(out_dir) / f"{c['clip_id']}.mp4", width=c["size"][0], height=c["size"][1], fps=fps,
+                            crf=media["crf"], preset=media["preset"], sample_rate=sr, with_audio=seg is not None)
+        for frame in frames:
+            writer.write(frame)
+        writer.close(seg)
+    return time.perf_counter() - t0, sum(len(f) for _, f, _ in loaded)
+
+
+def time_encode_alone(table, videos, media: dict, workers: int, cpus: list[int] | None, out_dir: Path) -> float:
+    """Wall seconds of writing the clips `table` has media for with their frames already decoded, on `workers`
+    processes at once (the slowest one's time), each bound to a CPU as curate's are."""
+    from omnihuman_pipeline.execution.executor import started_counter
+    from omnihuman_pipeline.media.decode import fit_short_side
+
+    facts = videos.drop_duplicates("video_id").set_index("video_id")
+    clips = []
+    for _, r in table[table["media_path"] != ""].iterrows():
+        v = facts.loc[r["video_id"]]
+        clips.append({"clip_id": r["clip_id"], "source_path": str(v["path"]), "start_frame": int(r["start_frame"]),
+                      "end_frame": int(r["end_frame"]), "t0_s": float(r["source_t0_s"]), "rotation": int(v["rotation"]),
+                      "has_audio": bool(r["has_audio"]),
+                      "size": fit_short_side(int(v["width"]), int(v["height"]), media["clip_short_side"])})
+    if not clips:
+        return 0.0
+    shares: list[list[dict]] = [[] for _ in range(workers)]
+    for c in sorted(clips, key=lambda c: c["start_frame"] - c["end_frame"]):  # longest first, to the lightest
+        min(shares, key=lambda s: sum(x["end_frame"] - x["start_frame"] for x in s)).append(c)
+    shares = [s for s in shares if s]
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(len(shares))
+    with ProcessPoolExecutor(len(shares), mp_context=ctx, initializer=_encode_worker_init,
+                             initargs=(cpus, started_counter() if cpus else None, barrier)) as pool:
+        seconds = [t for t, _ in pool.map(encode_in_memory, shares, [media] * len(shares),
+                                          [str(out_dir)] * len(shares))]
+    shutil.rmtree(out_dir, ignore_errors=True)
+    return max(seconds)
+
+
 def _join_workers() -> None:
     for worker in multiprocessing.active_children():  # workers tear down after their pool returns (~0.1 s):
         worker.join()                                  # let them finish before the next timing
@@ -197,6 +272,7 @@ def bench_height(height: int, args, params: dict, sets: dict[str, dict], modes: 
     floors: dict[str, list[float]] = {mode + p: [] for p in placements for mode in FLOOR_MODES}
     runs: dict[tuple[str, str], list[dict]] = {(s, m): [] for s in sets for m in modes}
     floor_frames, videos = 0, None
+    encode_alone: dict[str, list[float]] = {}  # write mode -> seconds per repeat
     for _ in range(args.repeat):  # floor and curate alternate, so a slow spell of the machine hits both
         # 1. floor: decode every frame once, same parallelism; each decoder-thread setting, the fastest counts
         floor_frames = _time_floor(paths, args.workers, placements, floors)
@@ -221,6 +297,10 @@ def bench_height(height: int, args, params: dict, sets: dict[str, dict], modes: 
                 media_s = time.perf_counter() - t0
                 _join_workers()
                 written = table["media_path"] != ""
+                if set_name == next(iter(sets)) or mode not in encode_alone:  # the same clips for every set
+                    encode_alone.setdefault(mode, []).append(
+                        time_encode_alone(table, videos, params["media"], args.workers, cpus, work / "encode_alone"))
+                    _join_workers()
                 runs[(set_name, mode)].append({
                     "analysis_s": analysis_s, "media_s": media_s, "curate_s": analysis_s + media_s,
                     "timings": {**timings, **media_timings}, "clips": len(table),
@@ -257,6 +337,9 @@ def bench_height(height: int, args, params: dict, sets: dict[str, dict], modes: 
             "ratio_curate_to_decode": round(curate_s / floor_s, 3),
             "ratio_analysis_to_decode": round(analysis_s / floor_s, 3),
             "ratio_media_to_decode": round(media_s / floor_s, 3),
+            "encode_alone_s": round(statistics.median(encode_alone[mode]), 3),
+            "ratio_encode_alone_to_decode": round(statistics.median(encode_alone[mode]) / floor_s, 3),
+            "encode_alone_s_runs": [round(x, 3) for x in encode_alone[mode]],
             "curate_s_runs": [round(r["curate_s"], 3) for r in reps],
             # each repeat's curate over the same repeat's floor: on a busy machine their spread shows the noise
             "ratio_runs": [round(r["curate_s"] / f, 3) for r, f in zip(reps, floor_runs, strict=True)],
@@ -315,6 +398,12 @@ def main() -> None:
               f"{r['ratio_analysis_to_decode']:8.2f}x {r['ratio_media_to_decode']:6.2f}x {r['ratio_curate_to_decode']:6.2f}"
               f" {r['clips_written']:>4}/{r['clips']:<5} {r['kept_share_seconds']:6.0%}")
     print("ratio curate/decode = (analysis + eligibility + media step) / floor; analysis and media: their own ratios")
+    for r in results:
+        src = f"{r['source_height']}p" if r["source_height"] else "raw"
+        print(f"  {src} {r['scorer_set']}/{r['write_clips']}: encode of kept clips alone {r['encode_alone_s']:.2f} s = "
+              f"{r['ratio_encode_alone_to_decode']:.2f}x the floor (frames in memory, {args.workers} workers); floor + "
+              f"that = {1 + r['ratio_encode_alone_to_decode']:.2f}x, the least any design that decodes once and "
+              "encodes the kept clips can cost")
     for r in results:
         src = f"{r['source_height']}p" if r["source_height"] else "raw"
         print(f"  {src} {r['scorer_set']}/{r['write_clips']}: ratio of each repeat to its own floor "

@@ -36,6 +36,9 @@ def test_curate_speed_writes_ratio_and_shares(tmp_path):
     kept, every = results
     assert kept["clips_written"] == kept["clips_eligible_T"] and every["clips_written"] == 3
     assert every["kept_share_clips"] == 1.0 and {"media_encode", "media_decode"} <= set(every["stage_share_of_worker_time"])
+    assert every["encode_alone_s"] > 0 and "encode of kept clips alone" in stdout
+    assert every["ratio_encode_alone_to_decode"] == pytest.approx(every["encode_alone_s"] / every["floor_decode_s"],
+                                                                 rel=0.05)
 
 
 def test_motion_flow_compares_backends_on_known_pans(tmp_path):
@@ -61,6 +64,23 @@ def test_scaling_times_every_filter_and_area_beats_bilinear_fidelity(tmp_path):
     db = {name: f["source_to_clip"]["psnr_vs_lanczos_db"] for name, f in filters.items()}
     assert db["AREA"] > db["BILINEAR"] > db["FAST_BILINEAR"]
     assert all(f["clip_to_analysis"]["ms_per_frame"] > 0 for f in filters.values())
+
+
+def test_scaling_analysis_paths_keep_full_chroma(tmp_path):
+    """`--analysis`: every way to the RGB analysis frame is timed; the planar one the reader uses is as faithful
+    as full chroma interpolation and more than swscale's packed RGB, against both float references."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from curate_speed import make_hd_corpus
+
+    make_hd_corpus(tmp_path, n_videos=1, shot_s=1.0, size=(360, 640))
+    out = tmp_path / "scaling_analysis.json"
+    _run("scaling.py", "--analysis", "--video", str(tmp_path / "hd_0.mp4"), "--frames", "20", "--out", str(out))
+    paths = json.loads(out.read_text())["paths"]
+    now, packed, full = paths["gbrp -> swscale rgb24 (now)"], paths["rgb24 (packed, before)"], paths["rgb24 + FULL_CHR_H_INT"]
+    for ref in ("psnr_vs_swscale_float_db", "psnr_vs_opencv_float_db"):
+        assert now[ref] > packed[ref] and now[ref] == pytest.approx(full[ref], abs=0.5)
+    assert now["max_abs_error_vs_swscale_float"] <= 2.0 and len(paths) == 6
+    assert now["psnr_vs_swscale_float_db"] == paths["gbrp + cv2.merge"]["psnr_vs_swscale_float_db"]
 
 
 def test_core_contention_times_decode_next_to_each_neighbour(tmp_path):

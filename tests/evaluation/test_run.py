@@ -91,6 +91,30 @@ def test_strips_hold_reference_real_and_generated_frames(folder_result):
     assert set(good_b.generated) == {"stage3", "stage3 (audio_pose)"} and set(result.strips[0].generated) == {"stage3"}
 
 
+def test_a_validation_clip_without_media_is_generated_and_scored_from_its_source_span(tmp_path, test_folder,
+                                                                                       trained_models):
+    """A clip read from its span (no clip file): generated from the span's first frame and audio, and scored against
+    the span's frames, which are the frames of the file it lies in."""
+    from omnihuman_pipeline.evaluation.test_sets import TestSet, TestVideo
+    from omnihuman_pipeline.media.clip_source import ClipSpan
+    from omnihuman_pipeline.media.decode import FrameReader
+
+    source = test_folder / "good_a.mp4"
+    reader = FrameReader(source, fps=25, analysis_size=None, output_size=(64, 64))
+    n = sum(1 for _ in reader)
+    span = ClipSpan(str(source), 0, n, 25, reader.t0_s, 64, 64)
+    sets = [TestSet("val", "Validation", ("audio",), (TestVideo("v0-c0", None, span=span),))]
+    models = resolve_model_folders(trained_models[3].parent, ["stage3"])
+    result = evaluate_models(models, sets, EvalSettings.from_params(RUN, {}, METRICS), None, tmp_path)
+    (row,) = result.generated.itertuples()
+    assert row.status == "ok" and row.frames == 17 and row.media is None
+    assert (tmp_path / "val" / "_span_inputs" / "v0-c0.png").is_file()
+    bucket = Bucket(32, 16)
+    assert np.array_equal(video_frames(span, bucket, 17), video_frames(str(source), bucket, 17))
+    scored = result.per_video[(result.per_video["method"] == "stage3") & (result.per_video["status"] == "ok")]
+    assert set(scored["video_id"]) == {"v0-c0"} and len(scored)
+
+
 def test_missing_checkpoint_names_the_train_pipeline(tmp_path):
     """A model folder without model.json / weights asks for `kedro run --pipeline=train`."""
     with pytest.raises(EvaluationError, match="kedro run --pipeline=train"):

@@ -77,6 +77,18 @@ def test_clip_media_prefers_media_path_when_the_table_has_it():
     assert missing.error.startswith("not_in_clips_table")
 
 
+def test_a_clip_without_media_is_read_from_its_source_span():
+    """With `media.write_clips: none` a held-out clip has no file; its span of the source video stands in for it."""
+    from omnihuman_pipeline.media.clip_source import ClipSpan
+
+    span = {"source_path": "/data/01_raw/v0.mp4", "source_t0_s": 0.0, "start_frame": 50, "end_frame": 150,
+            "media_fps": 25, "media_width": 1280, "media_height": 720}
+    table = clips_table([("v0-c0", "v0", True, True)], {}).assign(media_path="", **span)
+    (video,) = validation_videos(["v0-c0"], table)
+    assert video.error is None and video.media is None
+    assert video.span == ClipSpan("/data/01_raw/v0.mp4", 50, 150, 25, 0.0, 1280, 720) and video.source == video.span
+
+
 def test_no_validation_videos_is_a_clear_error():
     """One video cannot be split; an empty features index asks for the features pipeline."""
     with pytest.raises(EvaluationError, match="no validation videos.*1 video"):

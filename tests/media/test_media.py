@@ -12,6 +12,7 @@ from omnihuman_pipeline.media import errors
 from omnihuman_pipeline.media.clip_writer import ClipWriter
 from omnihuman_pipeline.media.decode import (
     FrameReader,
+    area_shrink,
     audio_segment,
     decode_audio,
     fit_short_side,
@@ -94,9 +95,8 @@ def test_rotated_video_reports_display_size_and_upright_frames(tmp_path):
 
 @pytest.mark.parametrize("output_size", [(512, 288), None])
 def test_small_frames_are_the_analysis_frames_shrunk(tmp_path, output_size):
-    """The scene detector's small frames (swscale from the YUV output picture, or from the analysis picture when
-    there is no output) match an OpenCV area resize of the analysis frames to within a level or two (from YUV the
-    colours are converted after the box filter, from 4:2:0 chroma: 1.8-2.0 levels on this clip; from RGB: 0.04)."""
+    """The scene detector's small frames match an OpenCV area resize of the analysis frames (they are one, with or
+    without an output picture; swscale from the YUV output picture gave 1.8-2.0 levels on this clip)."""
     path = tmp_path / "astronaut.mp4"
     write_video(path, synth.ken_burns(synth.load_image("astronaut"), 10, (288, 512)), fps=25, crf=10)
     frames = list(FrameReader(path, fps=25, analysis_size=(256, 144), output_size=output_size, small_size=(114, 64)))
@@ -107,6 +107,50 @@ def test_small_frames_are_the_analysis_frames_shrunk(tmp_path, output_size):
         area = cv2.resize(f.analysis, (114, 64), interpolation=cv2.INTER_AREA)
         assert np.abs(f.small.astype(int) - area).mean() < tolerance
     assert all(f.small is None for f in FrameReader(path, fps=25, analysis_size=(256, 144)))
+
+
+@pytest.mark.parametrize("size", [(114, 64), (100, 60), (57, 32)])
+def test_area_shrink_is_an_area_resize(size):
+    """Halving by 2 where the sizes allow, then an area resize, is within a level of one area resize."""
+    image = cv2.resize(synth.load_image("chelsea"), (456, 256), interpolation=cv2.INTER_AREA)
+    ours = area_shrink(image, size)
+    area = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    assert ours.shape == area.shape and np.abs(ours.astype(int) - area).max() <= 1
+
+
+def _float_reference(frame, size: tuple[int, int]) -> np.ndarray:
+    """swscale's float RGB output of a decoded frame: the same AREA filter, full chroma, no rounding."""
+    from av.video.reformatter import Interpolation, VideoReformatter
+
+    flags = Interpolation.AREA | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT | Interpolation.FULL_CHR_H_INP
+    out = VideoReformatter().reformat(frame, width=size[0], height=size[1], format="gbrpf32le", interpolation=flags)
+    g, b, r = (np.frombuffer(p, np.float32).reshape(size[1], -1)[:, : size[0]] for p in out.planes)
+    return np.stack([r, g, b], -1).astype(np.float64) * 255
+
+
+def test_analysis_frames_keep_full_chroma(tmp_path):
+    """Analysis frames are within 2 levels of a float full-chroma scaling of the decoded picture (PSNR > 48 dB),
+    where swscale's packed RGB output, which halves the horizontal chroma, is tens of levels off at colour edges."""
+    import av
+    from av.video.reformatter import VideoReformatter
+
+    path = tmp_path / "colour.mp4"
+    frames = synth.ken_burns(synth.load_image("chelsea"), 6, (288, 512))
+    frames[:, :, ::8] = (255, 0, 0)  # one-pixel red lines every 8 columns: chroma detail at the analysis size
+    write_video(path, frames, fps=25, crf=4)
+    size = (256, 144)
+    analysis = [f.analysis for f in FrameReader(path, fps=25, analysis_size=size, threads=False)]
+    packed = VideoReformatter()
+    with av.open(str(path)) as container:
+        decoded = list(container.decode(container.streams.video[0]))
+    assert len(decoded) == len(analysis) == 6
+    for ours, frame in zip(analysis, decoded, strict=True):
+        reference = _float_reference(frame, size)
+        error = np.abs(ours.astype(np.float64) - reference)
+        assert error.max() <= 2.0
+        assert 10 * np.log10(255**2 / np.mean(error**2)) > 48.0
+        rgb24 = packed.reformat(frame, width=size[0], height=size[1], format="rgb24", interpolation="AREA")
+        assert np.abs(rgb24.to_ndarray().astype(np.float64) - reference).max() > 10 * error.max()
 
 
 @pytest.mark.parametrize(

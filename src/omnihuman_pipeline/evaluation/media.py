@@ -4,7 +4,8 @@ Real and generated videos are compared at the same resolution, the bucket the ch
 (``features.clip_media`` rules: short side ``short_side``, aspect kept, sides multiples of ``multiple``). A test
 set can hold hundreds of long videos, so :class:`FileVideoItem` keeps only paths and decodes frames when a metric
 asks for them; a small cache holds the last few decodes, since the suite scores one video after another for each
-metric.
+metric. A clip curation wrote no file for is read from its span of the source video (a ``ClipSpan``), with the
+frames and audio the features pipeline reads from it (``features.clip_media``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from omnihuman_pipeline.features.clip_media import ClipFeatureError, read_clip_audio, read_clip_video
+from omnihuman_pipeline.media.clip_source import ClipSpan
 
 VIDEO_FPS, AUDIO_SR = 25, 16_000
 DECODE_CACHE = 4  # decoded videos kept: a metric reads a test video's generated and real frames, then the next's
@@ -55,8 +57,9 @@ class RealVideo:
     audio: np.ndarray | None
 
 
-def read_real_video(path: str, bucket: Bucket, max_frames: int) -> RealVideo:
-    """Decode a test video at the bucket size (first ``max_frames`` frames, trimmed to 1 + 4k) and its audio.
+def read_real_video(path: str | ClipSpan, bucket: Bucket, max_frames: int) -> RealVideo:
+    """Decode a test video (a file, or a clip's source span) at the bucket size (first ``max_frames`` frames,
+    trimmed to 1 + 4k) and its audio.
 
     Raises:
         TestVideoError: missing, undecodable or empty (``missing_media`` / ``decode_failed`` / ``too_short``).
@@ -69,21 +72,24 @@ def read_real_video(path: str, bucket: Bucket, max_frames: int) -> RealVideo:
     return RealVideo(len(frames), frames.shape[1], frames.shape[2], frames[0].copy(), audio)
 
 
-def video_frames(path: str, bucket: Bucket, max_frames: int) -> np.ndarray:
-    """RGB uint8 frames [F, H, W, 3] of a video at the bucket size, F = 1 + 4k <= ``max_frames`` (cached).
+def video_frames(path: str | ClipSpan, bucket: Bucket, max_frames: int) -> np.ndarray:
+    """RGB uint8 frames [F, H, W, 3] of a video (a file, or a clip's source span) at the bucket size,
+    F = 1 + 4k <= ``max_frames`` (cached).
 
     Raises:
         TestVideoError: as :func:`read_real_video`.
     """
+    file = path.source_path if isinstance(path, ClipSpan) else path
     try:
-        stat = os.stat(path)
+        stat = os.stat(file)
     except OSError:
-        raise TestVideoError(f"missing_media: file not found: {path}") from None
-    return _decode(str(path), stat.st_mtime_ns, stat.st_size, bucket, int(max_frames))
+        raise TestVideoError(f"missing_media: file not found: {file}") from None
+    return _decode(path if isinstance(path, ClipSpan) else str(path), stat.st_mtime_ns, stat.st_size, bucket,
+                   int(max_frames))
 
 
 @functools.lru_cache(maxsize=DECODE_CACHE)
-def _decode(path: str, mtime_ns: int, size: int, bucket: Bucket, max_frames: int) -> np.ndarray:
+def _decode(path: str | ClipSpan, mtime_ns: int, size: int, bucket: Bucket, max_frames: int) -> np.ndarray:
     try:
         clip = read_clip_video(path, short_side=bucket.short_side, multiple=bucket.multiple, fps=bucket.fps,
                                max_frames=max_frames, min_frames=1)
@@ -100,7 +106,7 @@ class FileVideoItem:
     Args:
         video_id: the test video's id.
         generated: path of the generated video.
-        real: path of the real video.
+        real: path of the real video, or its source span.
         bucket: the size both are decoded at.
         n_frames: frames compared.
         audio: the driving audio (mono float32 at ``sample_rate``), or None.
@@ -108,7 +114,7 @@ class FileVideoItem:
 
     sample_rate = AUDIO_SR
 
-    def __init__(self, video_id: str, generated: str, real: str, bucket: Bucket, n_frames: int,
+    def __init__(self, video_id: str, generated: str, real: str | ClipSpan, bucket: Bucket, n_frames: int,
                  audio: np.ndarray | None):
         self.video_id, self._generated, self._real = video_id, generated, real
         self._bucket, self._n = bucket, n_frames

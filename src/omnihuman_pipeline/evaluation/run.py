@@ -5,7 +5,7 @@
 video it
 
 1. decodes the real video at the model's bucket (25 fps, first ``max_seconds`` trimmed to 1 + 4k frames) and its
-   audio track (``evaluation.media``);
+   audio track (``evaluation.media``; a validation clip without media from its span of the source video);
 2. generates the same number of frames from the video's first frame, its own audio (and its keypoints for a
    pose-driven row) and its caption (the clips table's, else the curate captioner's), with the generate pipeline's
    function (``inference.run.generate_video``), into ``<out>/<test set>/<method>/<video id>.mp4``;
@@ -48,6 +48,7 @@ from omnihuman_pipeline.metrics.base import MetricResult
 logger = logging.getLogger(__name__)
 
 REF_IMG = "Ref Img"
+SPAN_INPUTS = "_span_inputs"  # <out>/<test set>/_span_inputs: reference PNG and audio WAV of clips read from spans
 VAL_LOSS_SET = "validation_loss"
 VAL_LOSS_BACKEND = "flow_matching_val"
 REPORT_FILE = "report.json"
@@ -266,11 +267,11 @@ def _with_keys(frame: pd.DataFrame | list[dict], **keys: Any) -> pd.DataFrame:
 def _read_real(videos: Sequence[TestVideo], bucket: Bucket, max_frames: int) -> dict[str, RealVideo | str]:
     out: dict[str, RealVideo | str] = {}
     for video in videos:
-        if video.error or not video.media:
+        if video.error or not video.source:
             out[video.video_id] = video.error or "no_media"
             continue
         try:
-            out[video.video_id] = read_real_video(video.media, bucket, max_frames)
+            out[video.video_id] = read_real_video(video.source, bucket, max_frames)
         except TestVideoError as err:
             logger.warning("test video %s: %s", video.video_id, err)
             out[video.video_id] = str(err)
@@ -283,10 +284,30 @@ def _input_error(video: TestVideo, real: RealVideo | str, drive: str) -> str | N
     if isinstance(real, str):
         return real
     if "audio" in DRIVES[drive] and real.audio is None:
-        return f"no_audio: {video.media} has no audio track (drive {drive!r} needs the video's own audio)"
+        source = video.media or f"{video.span.source_path} (the clip's span)"
+        return f"no_audio: {source} has no audio track (drive {drive!r} needs the video's own audio)"
     if "pose" in DRIVES[drive] and not video.pose:
         return f"no_pose: no keypoints for {video.video_id} (a <name>.pose.npz beside the video, or P-eligible clip)"
     return None
+
+
+def span_inputs(video: TestVideo, real: RealVideo, folder: Path) -> tuple[str, str | None]:
+    """Generation's reference image and driving audio of a test video read from a source span, as files the
+    generate function reads: the first real frame as a PNG (at the bucket, lossless) and the real audio as a
+    float WAV (16 kHz mono), under ``folder`` (None for the audio without a track)."""
+    from PIL import Image
+    from scipy.io import wavfile
+
+    from omnihuman_pipeline.evaluation.media import AUDIO_SR
+
+    folder.mkdir(parents=True, exist_ok=True)
+    image = folder / f"{video.video_id}.png"
+    Image.fromarray(real.reference).save(image)
+    if real.audio is None:
+        return str(image), None
+    audio = folder / f"{video.video_id}.wav"
+    wavfile.write(audio, AUDIO_SR, np.asarray(real.audio, np.float32))
+    return str(image), str(audio)
 
 
 def _generate(video: TestVideo, real: RealVideo, drive: str, checkpoint, settings: EvalSettings,
@@ -295,9 +316,10 @@ def _generate(video: TestVideo, real: RealVideo, drive: str, checkpoint, setting
     from omnihuman_pipeline.inference.run import generate_video
 
     conditions = DRIVES[drive]
+    image, audio = (video.media, video.media) if video.media else span_inputs(video, real, out.parent.parent / SPAN_INPUTS)
     job = GenerationJob(
-        name=video.video_id, image=video.media, out=str(out), checkpoint=checkpoint.path, image_frame=0,
-        audio=video.media if "audio" in conditions else None, pose=video.pose if "pose" in conditions else None,
+        name=video.video_id, image=image, out=str(out), checkpoint=checkpoint.path, image_frame=0,
+        audio=audio if "audio" in conditions else None, pose=video.pose if "pose" in conditions else None,
         text=video.caption, seconds=real.n_frames / VIDEO_FPS, seed=settings.seed, drive=drive)
     return generate_video(job, settings.generate, caption, checkpoint)
 
@@ -327,7 +349,7 @@ def evaluate_row(model: str, checkpoint, test_set: TestSet, drive: str, real: Ma
                 made = _generate(video, real[video.video_id], drive, checkpoint, settings, caption, out)
                 row.update({k: made[k] for k in GENERATED_COLUMNS if k in made and k not in keys and k != "status"})
                 row["output"] = _table_path(made["output"])
-                items.append(FileVideoItem(video.video_id, made["output"], video.media, bucket,
+                items.append(FileVideoItem(video.video_id, made["output"], video.source, bucket,
                                            real[video.video_id].n_frames, real[video.video_id].audio))
             except (GenerationError, WeightsNotFoundError) as err:
                 reason = f"generation: {err}"
@@ -370,7 +392,7 @@ def _collect_strips(strips: dict[tuple[str, str], Strip], test_set: TestSet, gen
     for video in shown:
         key, n = (test_set.name, video.video_id), real[video.video_id].n_frames
         if key not in strips:
-            frames, idx = _strip_frames(video_frames(video.media, bucket, n), settings.strip_frames)
+            frames, idx = _strip_frames(video_frames(video.source, bucket, n), settings.strip_frames)
             strips[key] = Strip(test_set.name, video.video_id, real[video.video_id].reference, frames, {}, idx)
         if video.video_id in ok.index:
             method = str(generated["method"].iloc[0])

@@ -5,7 +5,8 @@ caption) and the drives it is generated with. Two sources (``parameters_evaluate
 
 * ``validation`` (the default): the clips of the videos training held out, recomputed exactly as training split them
   (``training.data.split_videos`` over the features index's usable clips, with ``train.data``'s ``val_fraction``,
-  ``val_min_videos`` and ``seed``). Media, caption and pose come from the clips table.
+  ``val_min_videos`` and ``seed``). Media, caption and pose come from the clips table; a clip curation wrote no
+  file for (``media.write_clips``) is read from its span of the source video, as the features pipeline reads it.
 * ``folder``: every video under a folder (CelebV-HQ, RAVDESS, a CyberHost-style test set), named relative to
   ``data/01_raw``. Layout::
 
@@ -28,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from omnihuman_pipeline.inference.conditions import DRIVES
+from omnihuman_pipeline.media.clip_source import ClipSpan
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
 POSE_SUFFIX = ".pose.npz"
@@ -48,7 +50,10 @@ class TestVideo:
         media: the video file with its audio track (frames, first frame as reference, driving audio), or None.
         pose: keypoints ``.npz`` for pose-driven rows, or None.
         caption: the text condition; None: the curate captioner writes it.
-        error: why the video cannot be used (found at resolution, e.g. clip media not written), else None.
+        error: why the video cannot be used (found at resolution, e.g. neither clip media nor a source span),
+            else None.
+        span: where a validation clip without media lies in its source video (its frames and audio are read
+            from there), or None.
     """
 
     __test__ = False  # not a pytest class
@@ -58,6 +63,12 @@ class TestVideo:
     pose: str | None = None
     caption: str | None = None
     error: str | None = None
+    span: ClipSpan | None = None
+
+    @property
+    def source(self) -> str | ClipSpan | None:
+        """What the real frames and audio are read from: the media file, else the source span."""
+        return self.media or self.span
 
 
 @dataclass(frozen=True)
@@ -131,7 +142,8 @@ def validation_videos(clip_ids: list[str], clips: pd.DataFrame, eligible: str = 
         eligible: keep clips eligible for ``T`` (all), ``A`` or ``P``.
 
     Returns:
-        One video per kept clip; a clip missing from the table or without written media carries its ``error``.
+        One video per kept clip: its media file, else its source span (relative paths below the working directory,
+        as the tables write them); a clip missing from the table, or with neither, carries its ``error``.
     """
     table = clips.set_index("clip_id", drop=False) if "clip_id" in clips else pd.DataFrame()
     out = []
@@ -143,11 +155,13 @@ def validation_videos(clip_ids: list[str], clips: pd.DataFrame, eligible: str = 
         if eligible != "T" and not bool(row.get(f"eligible_{eligible}", False)):
             continue
         media = clip_media_path(row)
+        span = None if media else ClipSpan.from_row(row)
         pose = row.get("pose_arrays") if isinstance(row.get("pose_arrays"), str) and row["pose_arrays"] else None
         caption = row.get("caption") if isinstance(row.get("caption"), str) and row["caption"] else None
-        out.append(TestVideo(clip_id, media, pose, caption, None if media else (
-            "no_media: curation wrote no clip file for this clip (evaluation reads clip files: set "
-            "media.write_clips to eligible_T or all and rerun curate; only the missing files are written)")))
+        out.append(TestVideo(clip_id, media, pose, caption, None if media or span else (
+            "no_media: the clips table has neither a clip file nor a source span for this clip (rerun "
+            "`kedro run --pipeline=curate`: it records every clip's span and writes the files media.write_clips "
+            "selects)"), span))
     return tuple(out)
 
 

@@ -85,6 +85,21 @@ def rotate_yuv420p(frame, degrees: int):
     return av.VideoFrame.from_ndarray(np.concatenate(planes).reshape(nh * 3 // 2, nw), format="yuv420p")
 
 
+def area_shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Box-average an [H, W, C] uint8 image down to `size` = (w, h): halvings while both sides are an even multiple
+    of the target's (a box of boxes is a box: OpenCV's area resize by 2 costs a third of one by 4, and the halvings'
+    rounding keeps the result within a level of it), then one area resize for what is left."""
+    import cv2
+
+    h, w = image.shape[:2]
+    while w % (2 * size[0]) == 0 and h % (2 * size[1]) == 0:
+        image = cv2.resize(image, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+        h, w = image.shape[:2]
+    if (w, h) != tuple(size):
+        image = cv2.resize(image, tuple(size), interpolation=cv2.INTER_AREA)
+    return image
+
+
 class FrameReader:
     """Iterate a video as a constant-rate stream of frames, each decoded once.
 
@@ -106,8 +121,8 @@ class FrameReader:
         analysis_size: (width, height) of `analysis` frames, after rotation; None to skip them.
         output_size: (width, height) of `output` frames, after rotation; None to skip them.
         rotation: clockwise display rotation in degrees (from `probe`).
-        small_size: (width, height) of `small` frames, after rotation, scaled from the output frame (the analysis
-            frame when there is no output); None to skip them.
+        small_size: (width, height) of `small` frames, after rotation, area-averaged from the analysis frame;
+            None to skip them.
         threads: let FFmpeg decode with frame/slice threads; False: one decoder thread. Curate runs one worker
             process per core, so its workers use one thread each: FFmpeg's threads make a decode alone 1.9x faster
             but gain nothing when the other core is busy (`benchmarks/core_contention.py`), and curate with one
@@ -197,33 +212,35 @@ class FrameReader:
     def _coded(self, size: tuple[int, int]) -> tuple[int, int]:
         return size if self.rotation in (0, 180) else size[::-1]
 
-    def _rgb(self, frame, size: tuple[int, int], small_from=None) -> tuple[np.ndarray, np.ndarray | None]:
-        """The analysis frame, and the small frame (None when not requested) scaled from `small_from`, or from the
-        analysis picture when None."""
+    def _rgb(self, frame, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None]:
+        """The analysis frame, and the small frame (None when not requested) box-averaged from it.
+
+        swscale scales to planar RGB (`gbrp`), then packs it (an unscaled copy): its packed `rgb24` output straight
+        from YUV keeps half the horizontal chroma resolution unless asked for full chroma interpolation, which costs
+        more again. Against swscale's own float output (same AREA filter, full chroma), 720p source to 456x256:
+        52.1 dB PSNR and at most 1.5 levels off, where packed `rgb24` gave 44.1 dB and up to 29 levels off at colour
+        edges; 0.9 instead of 1.5 ms a frame in the decode loop, 720p source (`benchmarks/scaling.py --analysis`)."""
         w, h = self._coded(size)
-        rgb = self._scale(frame, "analysis", width=w, height=h, format="rgb24", interpolation="AREA")
+        planar = self._scale(frame, "analysis", width=w, height=h, format="gbrp", interpolation="AREA")
+        rgb = self._scale(planar, "packed", format="rgb24").to_ndarray()
         small = None
         if self.small_size:
-            sw, sh = self._coded(self.small_size)
-            small = self._scale(rgb if small_from is None else small_from, "small", width=sw, height=sh,
-                                format="rgb24", interpolation="AREA")
-            small = rotate_clockwise(small.to_ndarray(), self.rotation)
-        return rotate_clockwise(rgb.to_ndarray(), self.rotation), small
+            small = rotate_clockwise(area_shrink(rgb, self._coded(self.small_size)), self.rotation)
+        return rotate_clockwise(rgb, self.rotation), small
 
     def _tick(self, index: int, frame) -> ResampledFrame:
         if not self.output_size:
             analysis, small = self._rgb(frame, self.analysis_size)
             return ResampledFrame(index, index / self.fps, analysis, None, small)
-        # scale once to the clip size in YUV (what the encoder takes), then derive the analysis and small
-        # frames from that smaller picture: swscale's cost follows the input size, and a planar YUV input
-        # costs less than a packed RGB one (small frame: 0.07 vs 0.2 ms from the RGB analysis frame).
-        # AREA (swscale's box filter) each time: measured on 720p camera-like frames, it is the fastest
-        # filter that does not alias and the closest to a Lanczos reference (`benchmarks/scaling.py`)
+        # scale once to the clip size in YUV (what the encoder takes), then derive the analysis frame from that
+        # smaller picture: swscale's cost follows the input size. AREA (swscale's box filter) each time:
+        # measured on 720p camera-like frames, it is the fastest filter that does not alias and the closest to
+        # a Lanczos reference (`benchmarks/scaling.py`)
         w, h = self._coded(self.output_size)
         output = self._scale(frame, "output", width=w, height=h, format="yuv420p", interpolation="AREA")
         analysis = small = None
         if self.analysis_size:
-            analysis, small = self._rgb(output, self.analysis_size, small_from=output)
+            analysis, small = self._rgb(output, self.analysis_size)
         return ResampledFrame(index, index / self.fps, analysis, rotate_yuv420p(output, self.rotation), small)
 
     def __iter__(self) -> Iterator[ResampledFrame]:

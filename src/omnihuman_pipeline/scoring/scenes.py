@@ -69,8 +69,7 @@ class SceneSplitter:
 
     def push(self, index: int, rgb: np.ndarray) -> list[int]:
         """Process frame `index` (RGB uint8, any size; at `detect_size` already, it is used as is: `FrameReader`
-        scales it there with swscale from the decoded picture for a fifth of the cost of a resize here); return
-        new scene-cut frame indices (usually none)."""
+        makes it there from the analysis frame as it decodes); return new scene-cut frame indices (usually none)."""
         import cv2
 
         h, w = rgb.shape[:2]
