@@ -93,7 +93,6 @@ class _Reader:
             "backends": json.loads(row["backends"]),
         }
 
-
     def window(self, row: dict, latents: range, frames: range, *, audio: bool, pose: bool) -> dict[str, Any]:
         """A window of a clip in storage form: only the rows it needs are read (see :meth:`FeatureDataset.window`)."""
         video = self.entry(row, "video")
