@@ -5,9 +5,12 @@ from __future__ import annotations
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.loggers import Logger
+from torch.optim.swa_utils import AveragedModel
 
 from omnihuman_pipeline.features.synthetic import ClipSpec, make_cache
-from omnihuman_pipeline.training.ema import EMA, ema_decay
+from omnihuman_pipeline.training.conditions import TASKS
+from omnihuman_pipeline.training.ema import EMA, ema_decay, ema_multi_avg_fn
 from omnihuman_pipeline.training.module import model_inputs
 from tests.training.conftest import STAGE_CONDITIONS, data_module, lit_module, tiny_net
 
@@ -63,6 +66,70 @@ def test_exported_weights_are_the_ema_of_the_trained_ones(two_clip_cache):
         expected = 0.5 * expected + 0.5 * snap[name]
     assert torch.allclose(module.net.state_dict()[name], expected, atol=1e-6)
     assert not torch.allclose(module.net.state_dict()[name], seen[-1][name])
+
+
+def test_ema_update_equals_torch_averaged_model():
+    """The cached-group update gives AveragedModel.update_parameters' weights bit for bit, int buffers included."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
+    ema = EMA(0.9, warmup=True)
+    ema._average_model = AveragedModel(model, use_buffers=True)
+    reference = AveragedModel(model, use_buffers=True, multi_avg_fn=ema_multi_avg_fn(0.9, warmup=True))
+    for _ in range(6):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+        model(torch.randn(5, 4))  # moves the running stats and num_batches_tracked
+        ema.update(model)
+        reference.update_parameters(model)
+    ours, theirs = ema._average_model.state_dict(), reference.state_dict()
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    assert int(ours["n_averaged"]) == 6 and int(ours["module.1.num_batches_tracked"]) == 6
+
+
+class _Recorder(Logger):
+    name, version = "recorder", 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.logged: dict[int, dict[str, float]] = {}
+
+    def log_metrics(self, metrics, step=None):
+        self.logged.setdefault(step, {}).update(metrics)
+
+    def log_hyperparams(self, params, *args, **kwargs):
+        pass
+
+
+def test_task_losses_are_logged_as_means_over_the_logging_interval(two_clip_cache):
+    """train/loss every logged step; train/loss_<task> = mean of that task's sample losses since the last log."""
+    conditions = STAGE_CONDITIONS["stage3"]
+    module = lit_module(tiny_net(conditions))
+    seen: list[tuple[list[str], torch.Tensor]] = []
+    step = module.model_step
+
+    def recording_step(batch):
+        losses = step(batch)
+        seen.append((list(batch["task"]), losses.detach().clone()))
+        return losses
+
+    module.model_step = recording_step
+    recorder = _Recorder()
+    trainer = L.Trainer(accelerator="cpu", logger=recorder, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, use_distributed_sampler=False, max_steps=6,
+                        log_every_n_steps=3, limit_val_batches=0)
+    trainer.fit(module, datamodule=data_module(two_clip_cache, conditions, steps=6))
+    assert sorted(recorder.logged) == [2, 5]
+    for logged_step, interval in ((2, seen[0:3]), (5, seen[3:6])):
+        metrics = recorder.logged[logged_step]
+        assert metrics["train/loss"] == pytest.approx(float(interval[-1][1].mean()), rel=1e-5)
+        for task in TASKS:
+            values = [float(v) for tasks, losses in interval for t, v in zip(tasks, losses, strict=True) if t == task]
+            if values:
+                assert metrics[f"train/loss_{task}"] == pytest.approx(sum(values) / len(values), rel=1e-5)
+            else:
+                assert f"train/loss_{task}" not in metrics
+    assert sum(module.samples_seen().values()) == 12
 
 
 def test_ema_decay_warms_up_to_the_configured_decay():
