@@ -28,6 +28,7 @@ import hashlib
 from dataclasses import dataclass
 
 DRIVING = ("text", "audio", "pose")  # weak -> strong
+TASKS = ("image", "text", "audio", "pose")  # a sample's task: its strongest active condition (image: none)
 ELIGIBILITY_FLAG = {"text": "T", "audio": "A", "pose": "P"}
 
 

@@ -55,6 +55,7 @@ from omnihuman_pipeline.models.latent_layout import (
     window_pixel_frames,
 )
 from omnihuman_pipeline.training.conditions import (
+    TASKS,
     Active,
     Eligibility,
     Ratios,
@@ -338,7 +339,8 @@ class WindowDataset(Dataset):
         else:
             sigma = torch.tensor(plan.sigma, dtype=torch.float32)
         frames = range(len(window_pixel_frames(plan.start, t)))
-        out = {"clip_id": plan.clip_id, "task": plan.active.task, "latents": clip[:, tm:],
+        out = {"clip_id": plan.clip_id, "task": plan.active.task,
+               "task_index": torch.tensor(TASKS.index(plan.active.task)), "latents": clip[:, tm:],
                "ref_latents": record["ref_latent"], "latent_scale": torch.tensor(record["scale"]),
                "latent_offset": torch.tensor(record["offset"]),
                "noise_seed": torch.tensor(plan.noise_seed, dtype=torch.int64), "sigma": sigma,
@@ -379,12 +381,14 @@ def expand_batch(batch: dict[str, Any]) -> dict[str, Any]:
 
 
 def dequantize_batch(stored: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
-    """``stored * scale + offset`` per sample (scale, offset: [B]) in float32; no copy for float32 at (1, 0)."""
-    if bool((scale == 1).all()) and bool((offset == 0).all()):
-        return stored.to(torch.float32)
+    """``stored * scale + offset`` per sample (scale, offset: [B]) in float32.
+
+    Always computed, never skipped for a (1, 0) scale: testing for it would read the values back
+    from the device (a host sync every step on a GPU), and ``x * 1 + 0`` is ``x`` exactly.
+    """
     shape = (-1,) + (1,) * (stored.dim() - 1)
     x = stored.to(torch.float32, copy=True)
-    return x.mul_(scale.view(shape)).add_(offset.view(shape))
+    return x.mul_(scale.to(torch.float32).view(shape)).add_(offset.to(torch.float32).view(shape))
 
 
 def seeded_noise(shape: torch.Size, seeds: list[int], device: torch.device) -> torch.Tensor:
@@ -569,11 +573,18 @@ class OmniDataModule(L.LightningDataModule):
         sampler = PlanBatchSampler(self.plan, self.total_micro_batches)
         return ResumableLoader(RedrawingDataset(self.windows, self.plan), batch_sampler=sampler,
                                collate_fn=collate_samples, num_workers=self.data.num_workers,
-                               persistent_workers=self.data.num_workers > 0, position=self._position)
+                               persistent_workers=self.data.num_workers > 0, position=self._position,
+                               pin_memory=self.data.num_workers > 0 and torch.cuda.is_available())
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.windows, batch_size=None, sampler=self.val_plans, num_workers=0,
                           collate_fn=collate_one)
+
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        """Move a batch's tensors (a flat dict: no recursion through its lists of ids and tasks)."""
+        if not isinstance(batch, dict):
+            return super().transfer_batch_to_device(batch, device, dataloader_idx)
+        return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Expand the compact batch on the device: dequantised latents, noise from the per-sample seeds."""

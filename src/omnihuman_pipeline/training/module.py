@@ -4,11 +4,16 @@ The network is built outside and injected (lightning-hydra-template style), with
 factory and an optional scheduler factory. Losses are logged in total and per task, the task of a
 sample being its strongest active condition (``image`` = no driving condition, the CFG null;
 ``text``; ``audio``; ``pose``). The samples seen per task are part of the checkpoint.
+
+The total loss is logged every step (progress bar, resume checks). A task's loss is its mean over
+the samples of that task since the last logging step (``trainer.log_every_n_steps``), sent to the
+loggers at that step only when the interval had such samples: the sums stay on the device between
+logging steps, so bookkeeping costs no host sync and no per-step ``self.log``.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict, deque
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -16,10 +21,10 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
+from omnihuman_pipeline.training.conditions import TASKS
 from omnihuman_pipeline.training.data import expand_batch
 from omnihuman_pipeline.training.flow_matching import add_noise, flow_loss, velocity_target
 
-TASKS = ("image", "text", "audio", "pose")
 RECENT_STEPS = 50  # micro-batches averaged in the report's recent training losses
 
 
@@ -60,7 +65,9 @@ class OmniHumanModule(L.LightningModule):
         self.task_counts = torch.zeros(len(TASKS), dtype=torch.long)  # this rank's samples per task
         self.skipped_clips: set[str] = set()
         self.initial_val: dict[str, float] = {}
-        self._recent: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=RECENT_STEPS))
+        self._recent: dict[str, deque[Tensor | float]] = defaultdict(lambda: deque(maxlen=RECENT_STEPS))
+        self._interval_sum: Tensor | None = None  # per-task loss sums since the last logging step [len(TASKS)]
+        self._interval_n = [0] * len(TASKS)
 
     def forward(self, **inputs: Any) -> Tensor:
         return self.net(**inputs)
@@ -77,30 +84,48 @@ class OmniHumanModule(L.LightningModule):
         pred = self.net(**model_inputs(self.net, batch, noisy))
         return flow_loss(pred, velocity_target(x0, noise))
 
-    def _log_tasks(self, split: str, losses: Tensor, tasks: list[str], **kwargs: Any) -> None:
-        for task in TASKS:
-            picked = [i for i, t in enumerate(tasks) if t == task]
-            if picked:
-                self.log(f"{split}/loss_{task}", losses[picked].mean(), batch_size=len(picked), **kwargs)
-
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         losses = self.model_step(batch)
         loss = losses.mean()
         self.log("train/loss", loss, prog_bar=True, batch_size=len(losses))
-        self._log_tasks("train", losses.detach(), batch["task"])
-        for task, n in Counter(batch["task"]).items():
-            self.task_counts[TASKS.index(task)] += n
-        self._recent["total"].append(float(loss.detach()))
-        for task in set(batch["task"]):
-            picked = [i for i, t in enumerate(batch["task"]) if t == task]
-            self._recent[task].append(float(losses[picked].detach().mean()))
+        self._track_tasks(losses.detach(), batch)
+        self._recent["total"].append(loss.detach())
         self.skipped_clips.update(batch.get("skipped", []))
         return loss
+
+    def _track_tasks(self, losses: Tensor, batch: dict[str, Any]) -> None:
+        """Add a micro-batch's per-task loss sums to the logging interval and its task means to the recent ones."""
+        tasks = [TASKS.index(t) for t in batch["task"]]
+        index = batch.get("task_index")
+        index = torch.tensor(tasks, device=losses.device) if index is None else index
+        sums = torch.zeros(len(TASKS), device=losses.device).index_add_(0, index, losses.float())
+        self._interval_sum = sums if self._interval_sum is None else self._interval_sum.add_(sums)
+        for k in sorted(set(tasks)):
+            n = tasks.count(k)
+            self.task_counts[k] += n
+            self._interval_n[k] += n
+            self._recent[TASKS[k]].append(sums[k] / n)
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        every = self.trainer.log_every_n_steps
+        if self._interval_sum is None or not every or (self.trainer.global_step + 1) % every:
+            return
+        # straight to the loggers at Lightning's step: self.log would re-send a task's last value at later
+        # logging steps whose interval had no sample of that task
+        sums = self._interval_sum.tolist()
+        metrics = {f"train/loss_{task}": sums[k] / n for k, (task, n) in enumerate(zip(TASKS, self._interval_n,
+                                                                                        strict=True)) if n}
+        for logger in self.loggers:
+            logger.log_metrics(metrics, step=self.trainer.global_step)
+        self._interval_sum, self._interval_n = None, [0] * len(TASKS)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         losses = self.model_step(batch)
         self.log("val/loss", losses.mean(), prog_bar=True, batch_size=len(losses), sync_dist=True)
-        self._log_tasks("val", losses, batch["task"], sync_dist=True)
+        for task in TASKS:
+            picked = [i for i, t in enumerate(batch["task"]) if t == task]
+            if picked:
+                self.log(f"val/loss_{task}", losses[picked].mean(), batch_size=len(picked), sync_dist=True)
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = self._optimizer(self.net.parameters())
@@ -111,7 +136,7 @@ class OmniHumanModule(L.LightningModule):
 
     def recent_losses(self) -> dict[str, float]:
         """Mean training loss per task over the last ``RECENT_STEPS`` micro-batches that had it (this rank)."""
-        return {k: round(sum(v) / len(v), 6) for k, v in sorted(self._recent.items()) if v}
+        return {k: round(sum(map(float, v)) / len(v), 6) for k, v in sorted(self._recent.items()) if v}
 
     # -- what the checkpoint keeps besides weights and optimizer (every rank's counts) --------------
     def gathered_counts(self) -> list[list[int]]:
@@ -134,8 +159,11 @@ class OmniHumanModule(L.LightningModule):
         return {task: int(n) for task, n in zip(TASKS, total, strict=True)}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        interval = self._interval_sum.tolist() if self._interval_sum is not None else None
         checkpoint["omnihuman"] = {"task_counts": self.gathered_counts(), "skipped_clips": self.gathered_skipped(),
-                                   "initial_val": self.initial_val, "recent": {k: list(v) for k, v in self._recent.items()}}
+                                   "initial_val": self.initial_val,
+                                   "recent": {k: [float(x) for x in v] for k, v in self._recent.items()},
+                                   "interval": {"sum": interval, "n": list(self._interval_n)}}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get("omnihuman", {})
@@ -150,6 +178,10 @@ class OmniHumanModule(L.LightningModule):
         self.initial_val = dict(state.get("initial_val", {}))
         for key, values in state.get("recent", {}).items():
             self._recent[key].extend(values)
+        interval = state.get("interval", {})
+        if interval.get("sum") is not None:
+            self._interval_sum = torch.tensor(interval["sum"], dtype=torch.float32, device=self.device)
+            self._interval_n = list(interval["n"])
 
 
 def warmup_lambda(warmup_steps: int) -> Callable[[int], float]:
