@@ -95,8 +95,9 @@ def load_pose_arrays(path: str | os.PathLike, n_frames: int, max_gap: int) -> tu
     return body, hands
 
 
-def _valid(p: np.ndarray, min_confidence: float) -> bool:
-    return bool(np.isfinite(p).all() and p[2] >= min_confidence)
+def _valid(points: np.ndarray, min_confidence: float) -> list[bool]:
+    """Per joint of [..., J, 3]: finite and confident (one vectorised test; a per-joint call cost ~3 us each)."""
+    return (np.isfinite(points).all(axis=-1) & (points[..., 2] >= min_confidence)).tolist()
 
 
 def render_pose_frame(body: np.ndarray, hands: np.ndarray | None, width: int, height: int, *,
@@ -109,8 +110,9 @@ def render_pose_frame(body: np.ndarray, hands: np.ndarray | None, width: int, he
     radius = max(1, int(round(joint_radius * scale)))
     canvas = np.zeros((height, width, 3), np.uint8)
     xy = body[:, :2] * np.array([width, height], np.float32)
+    ok = _valid(body, min_confidence)
     for (a, b), color in zip(BODY_LIMBS, BODY_COLORS, strict=False):
-        if not (_valid(body[a], min_confidence) and _valid(body[b], min_confidence)):
+        if not (ok[a] and ok[b]):
             continue
         (x0, y0), (x1, y1) = xy[a], xy[b]
         length = math.hypot(float(x0 - x1), float(y0 - y1))
@@ -120,12 +122,11 @@ def render_pose_frame(body: np.ndarray, hands: np.ndarray | None, width: int, he
         cv2.fillConvexPoly(canvas, polygon, color)
     canvas = (canvas * LIMB_DIM).astype(np.uint8)
     for j, color in enumerate(BODY_COLORS):
-        if _valid(body[j], min_confidence):
+        if ok[j]:
             cv2.circle(canvas, (int(xy[j, 0]), int(xy[j, 1])), radius, color, thickness=-1)
     if hands is not None:
-        for hand in hands:
+        for hand, ok in zip(hands, _valid(hands, min_confidence), strict=True):
             hxy = hand[:, :2] * np.array([width, height], np.float32)
-            ok = [_valid(p, min_confidence) for p in hand]
             for (a, b), color in zip(HAND_EDGES, HAND_COLORS, strict=True):
                 if ok[a] and ok[b]:
                     cv2.line(canvas, (int(hxy[a, 0]), int(hxy[a, 1])), (int(hxy[b, 0]), int(hxy[b, 1])),
