@@ -99,7 +99,7 @@ class OmniHumanModule(L.LightningModule):
         index = batch.get("task_index")
         index = torch.tensor(tasks, device=losses.device) if index is None else index
         sums = torch.zeros(len(TASKS), device=losses.device).index_add_(0, index, losses.float())
-        self._interval_sum = sums if self._interval_sum is None else self._interval_sum.add_(sums)
+        self._interval_sum = sums if self._interval_sum is None else self._interval_sum.to(sums.device).add_(sums)
         for k in sorted(set(tasks)):
             n = tasks.count(k)
             self.task_counts[k] += n
