@@ -15,8 +15,9 @@ The bare steps run inside the Lightning run: after every Lightning step a callba
 and one ``bare + noise`` step (in alternating order) on that step's batch, and the Lightning step is
 timed from the end of those to the end of the next step. Each Lightning step thus has its two
 baselines within ~0.2 s of it, so the drift of a shared machine's speed (+-15 % over seconds here)
-falls out of the per-step ratios; the figure is the median per-step ratio after ``--warmup`` steps
-(the medians of the per-run medians and their ratio are printed too). ``--repeat`` runs.
+falls out of the per-step ratios; the figure is the median per-step ratio after ``--warmup`` steps of
+``--repeat`` runs. Printed beside it: the ratio of the mean step times (checkpoint and logging steps
+included); the JSON also holds the ratio of the median step times and each run's medians.
 Target: lightning / bare <= 1.15.
 
 The synthetic cache has the tiny profile's shapes: 768-channel codec latents of 128x160 frames stored
