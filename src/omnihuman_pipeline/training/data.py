@@ -381,14 +381,14 @@ def expand_batch(batch: dict[str, Any]) -> dict[str, Any]:
 
 
 def dequantize_batch(stored: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
-    """``stored * scale + offset`` per sample (scale, offset: [B]) in float32.
+    """``stored * scale + offset`` per sample (scale, offset: float32 [B]) in float32.
 
     Always computed, never skipped for a (1, 0) scale: testing for it would read the values back
     from the device (a host sync every step on a GPU), and ``x * 1 + 0`` is ``x`` exactly.
     """
     shape = (-1,) + (1,) * (stored.dim() - 1)
     x = stored.to(torch.float32, copy=True)
-    return x.mul_(scale.to(torch.float32).view(shape)).add_(offset.to(torch.float32).view(shape))
+    return x.mul_(scale.view(shape)).add_(offset.view(shape))
 
 
 def seeded_noise(shape: torch.Size, seeds: list[int], device: torch.device) -> torch.Tensor:
