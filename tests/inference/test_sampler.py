@@ -53,3 +53,27 @@ def test_shift_formula_keeps_both_ends_and_front_loads_steps():
     torch.testing.assert_close(shifted[5], torch.tensor(1.5 / 2.0))
     with pytest.raises(ValueError, match="at least one"):
         flow_sigmas(0)
+
+
+def test_an_x0_model_samples_like_the_velocity_model_it_equals():
+    """A net returning x0 = x - sigma v gives, through the x0 conversion, the velocity net's samples."""
+    from omnihuman_pipeline.inference.sampler import Guidance, GuidedDenoiser, SegmentConditions
+
+    gen = torch.Generator().manual_seed(2)
+    target = torch.randn(1, 3, 2, 4, 4, generator=gen)
+
+    class Net(torch.nn.Module):
+        def __init__(self, prediction: str):
+            super().__init__()
+            self.prediction = prediction
+
+        def forward(self, noisy_latents, timestep, **_):
+            v = noisy_latents - target  # any smooth field
+            s = timestep.reshape(-1, 1, 1, 1, 1)
+            return v if self.prediction == "velocity" else noisy_latents - s * v
+
+    cond = SegmentConditions(torch.zeros(1, 2, 4), torch.ones(1, 2, dtype=torch.bool), torch.zeros(1, 3, 1, 4, 4))
+    noise = torch.randn(1, 3, 2, 4, 4, generator=gen)
+    out = {p: sample_flow(GuidedDenoiser(Net(p), cond, Guidance(scale=2.0), prediction=p), noise,
+                          flow_sigmas(6, shift=3.0)) for p in ("velocity", "x0")}
+    torch.testing.assert_close(out["x0"], out["velocity"], rtol=0, atol=1e-5)

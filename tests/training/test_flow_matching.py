@@ -75,3 +75,29 @@ def test_loss_is_the_mean_squared_error_per_sample():
     pred, target = torch.randn(3, 2, 2, 2, 2, generator=gen), torch.randn(3, 2, 2, 2, 2, generator=gen)
     expected = [((pred[i] - target[i]) ** 2).sum().item() / pred[i].numel() for i in range(3)]
     assert all(math.isclose(a, b, rel_tol=1e-6) for a, b in zip(flow_loss(pred, target).tolist(), expected, strict=True))
+
+
+def test_x0_output_becomes_the_velocity_of_its_noisy_input():
+    """x0 -> (x_t - x0)/sigma is exactly eps - x0 for the true x0; velocity passes through; to_x0 inverts both."""
+    from omnihuman_pipeline.training.flow_matching import to_velocity, to_x0
+
+    gen = torch.Generator().manual_seed(3)
+    x0, eps = torch.randn(3, 4, 2, 3, 3, generator=gen), torch.randn(3, 4, 2, 3, 3, generator=gen)
+    sigmas = torch.tensor([0.9, 0.4, 0.1])
+    noisy = add_noise(x0, eps, sigmas)
+    torch.testing.assert_close(to_velocity(x0, noisy, sigmas, "x0"), velocity_target(x0, eps), rtol=0, atol=1e-5)
+    v = velocity_target(x0, eps)
+    assert to_velocity(v, noisy, sigmas, "velocity") is v
+    torch.testing.assert_close(to_x0(v, noisy, sigmas, "velocity"), x0, rtol=0, atol=1e-5)
+    assert to_x0(x0, noisy, sigmas, "x0") is x0
+    with pytest.raises(ValueError, match="choose one of"):
+        to_velocity(v, noisy, sigmas, "epsilon")
+
+
+def test_x0_conversion_clamps_small_sigmas():
+    """Below min_sigma the x0 error is divided by min_sigma, not by sigma (JiT's clamp)."""
+    from omnihuman_pipeline.training.flow_matching import to_velocity
+
+    noisy, out = torch.ones(2, 1, 1, 1, 1), torch.zeros(2, 1, 1, 1, 1)
+    v = to_velocity(out, noisy, torch.tensor([0.01, 0.5]), "x0", min_sigma=0.05)
+    torch.testing.assert_close(v.flatten(), torch.tensor([20.0, 2.0]))

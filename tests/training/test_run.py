@@ -111,3 +111,23 @@ def test_weights_that_do_not_fit_and_launches_that_cannot_work_are_clear_errors(
         _stage(tmp, cache, "stage2", init, train=many)
     with pytest.raises(TrainingSetupError, match="mmdit_t2v"):
         _stage(tmp, cache, "stage1", None, stage={**STAGES["stage1"], "init": "t2v"})
+
+
+def test_x0_prediction_is_recorded_handed_on_and_read_by_generation(tmp_path):
+    """flow.prediction x0 lands in model.json, the sampler reads it, and a velocity stage 2 refuses the x0 stage 1."""
+    from omnihuman_pipeline.inference.run import Checkpoint
+
+    cache = make_cache(tmp_path / "features", SPECS, clips_per_shard=1, marked=False)
+    x0 = {**TRAIN, "flow": {"shift": 1.0, "prediction": "x0", "min_sigma": 0.05}}
+    first, run = _stage(tmp_path, cache, "stage1", train=x0, stage={**STAGES["stage1"], "max_steps": 2})
+    assert all(v == v for v in first.report["val_loss"].values())  # finite v-space losses
+    _, card = load_model_folder(run.path)
+    assert card.flow["prediction"] == "x0" and card.flow["min_sigma"] == 0.05
+    assert Checkpoint(str(run.path), None, card, None).prediction == "x0"
+    legacy = type(card)(card.config, card.stage, card.conditions, flow={"shift": 1.0})
+    assert Checkpoint("old", None, legacy, None).prediction == "velocity"
+    init = ModelFolderDataset(filepath=str(run.path)).load()
+    with pytest.raises(TrainingSetupError, match="predicts 'x0' but train.flow.prediction is 'velocity'"):
+        _stage(tmp_path, cache, "stage2", init)
+    with pytest.raises(ValueError, match="unknown flow prediction 'eps'"):
+        _stage(tmp_path, cache, "stage1", train={**TRAIN, "flow": {"prediction": "eps"}})

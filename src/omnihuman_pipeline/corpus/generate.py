@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from omnihuman_pipeline.corpus import encode, synth
-from omnihuman_pipeline.corpus.talking import generate_talking_corpus
+from omnihuman_pipeline.corpus.talking import generate_talking_corpus, write_heldout_speech
 from omnihuman_pipeline.media import errors as media_errors
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,10 @@ FPS = synth.VIDEO_FPS
 FRAME_HW = (256, 320)  # (height, width): 256 px short side, the motion scorer's analysis scale
 # the scan statuses a single file can earn (duplicate/failed depend on other files / our own bugs)
 STATUSES = tuple(s for s in media_errors.STATUSES if s not in (media_errors.DUPLICATE, media_errors.FAILED))
-PROFILES = ("tiny", "demo")
+PROFILES = ("tiny", "demo", "small")
+# the learning profile's extra synced talking clips (corpus/talking.py) and held-out driving speech files
+EXTRA_TALKING = {"small": 40}
+HELDOUT_DRIVES = {"small": 4}
 
 
 @dataclass
@@ -179,7 +182,7 @@ def _specs(profile: str) -> list[_Spec]:
             _Spec("single/shaky_cat.mp4", "shaky", (s("chelsea", "shaky", 3.0),), audio=(48_000, 1)),
             _Spec("single/static_coffee.mkv", "static", (s("coffee", "static", 3.0),)),
         ]
-    elif profile != "tiny":
+    elif profile not in ("tiny", "small"):
         raise ValueError(f"unknown profile {profile!r}; expected one of {PROFILES}")
     return specs
 
@@ -403,8 +406,9 @@ def generate_corpus(out_dir: Path, *, profile: str = "tiny", seed: int = 0) -> l
 
     Args:
         out_dir: corpus root (created if missing); may hold unrelated files, which are left alone.
-        profile: ``tiny`` (~20 files, ~60 s of video, for tests and the CPU demo) or ``demo`` (more
-            and longer multi-scene videos).
+        profile: ``tiny`` (~20 files, ~60 s of video, for tests and the CPU demo), ``demo`` (more
+            and longer multi-scene videos) or ``small`` (tiny plus 40 synced talking clips with five
+            voices and held-out driving speech under ``talking/heldout/``: the learning profile's corpus).
         seed: drives camera paths, jitter, noise, carphone offsets and audio; cut times and file
             list depend only on the profile.
 
@@ -445,7 +449,10 @@ def generate_corpus(out_dir: Path, *, profile: str = "tiny", seed: int = 0) -> l
             shutil.rmtree(item_scratch)
             truths.append(truth)
 
-    truths += [_talking_truth(out_dir, t) for t in generate_talking_corpus(out_dir, seed=seed)]
+    truths += [_talking_truth(out_dir, t) for t in
+               generate_talking_corpus(out_dir, seed=seed, n_extra=EXTRA_TALKING.get(profile, 0))]
+    if HELDOUT_DRIVES.get(profile):
+        write_heldout_speech(out_dir, HELDOUT_DRIVES[profile], seed=seed)
 
     # Files from an earlier run of ours that this profile no longer lists, if the user left them as we wrote them.
     listed = {t.relpath for t in truths}

@@ -376,6 +376,7 @@ def talking_clip(
     silent: bool = False,
     two_person: bool = False,
     size: int = FRAME_SIZE,
+    f0_hz: float = 120.0,
 ) -> TalkingClip:
     """One talking clip in memory.
 
@@ -387,6 +388,7 @@ def talking_clip(
         silent: near-silent audio (-70 dBFS noise) while the mouth still moves.
         two_person: a second (mirrored) face on the right with its own, unrelated mouth motion.
         size: square side of one face view, px.
+        f0_hz: mean pitch of the voice.
 
     Returns:
         `TalkingClip`.
@@ -405,7 +407,7 @@ def talking_clip(
         return TalkingClip(frames, audio, openings)
     a_seed = seed if audio_seed is None else audio_seed
     plan = mouth_plan if audio_seed is None else syllable_plan(-MARGIN_S, duration_s + MARGIN_S, seed=a_seed)
-    full = synth_speech(plan, -MARGIN_S, duration_s + 2 * MARGIN_S, seed=a_seed)
+    full = synth_speech(plan, -MARGIN_S, duration_s + 2 * MARGIN_S, seed=a_seed, f0_hz=f0_hz)
     start = int(round((MARGIN_S - audio_delay_frames / FPS) * SPEECH_SR))
     return TalkingClip(frames, full[start : start + n_audio], openings)
 
@@ -430,15 +432,66 @@ def _resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     return resample_poly(audio, rate_out // g, rate_in // g).astype(np.float32)
 
 
+# Pitches (Hz) of the extra synced clips; the held-out drives' (pitch, syllable rate in Hz) lie between and
+# beyond them, at other syllable rates than the training clips' 4 Hz, with other seeds.
+TRAIN_VOICES = (95.0, 120.0, 150.0, 190.0, 230.0)
+HELDOUT_VOICES = ((105.0, 4.6), (170.0, 3.4), (210.0, 4.0), (250.0, 4.8))
+EXTRA_DURATIONS_S = (4.0, 5.0, 6.0)
+EXTRA_SUBDIR, HELDOUT_SUBDIR = "extra", "heldout"
+EXTRA_SEED, HELDOUT_SEED = 100, 900
+
+
+def _extra_clips(n: int) -> list[tuple[str, str, int | None, dict]]:
+    """``n`` more synced clips, each with its own mouth plan, voice and length (the learning profile's data)."""
+    return [(f"{EXTRA_SUBDIR}/talk_{k:03d}", "synced", 0,
+             {"seed_offset": EXTRA_SEED + k, "f0_hz": TRAIN_VOICES[k % len(TRAIN_VOICES)],
+              "duration_s": EXTRA_DURATIONS_S[k % len(EXTRA_DURATIONS_S)]}) for k in range(n)]
+
+
+def heldout_speech(k: int, *, seed: int = 0, duration_s: float = 4.0) -> tuple[np.ndarray, np.ndarray]:
+    """Held-out driving speech number ``k``: a voice and a syllable plan no training clip has.
+
+    Returns:
+        (float32 audio [N] at ``SPEECH_SR``, the mouth openness the speech was shaped by, one per 25 fps frame).
+    """
+    f0, rate = HELDOUT_VOICES[k % len(HELDOUT_VOICES)]
+    plan = syllable_plan(-MARGIN_S, duration_s + MARGIN_S, seed=seed + HELDOUT_SEED + k, rate_hz=rate)
+    full = synth_speech(plan, -MARGIN_S, duration_s + 2 * MARGIN_S, seed=seed + HELDOUT_SEED + k, f0_hz=f0)
+    start, n = int(round(MARGIN_S * SPEECH_SR)), int(round(duration_s * SPEECH_SR))
+    times = (np.arange(int(round(duration_s * FPS))) + 0.5) / FPS
+    return full[start:start + n], openness(plan, times)
+
+
+def write_heldout_speech(out_dir: str | os.PathLike, n: int, *, seed: int = 0, duration_s: float = 4.0) -> list[str]:
+    """``talking/heldout/speech_<k>.wav`` (16 kHz PCM) for ``k < n`` plus ``silence.wav``; returns their relpaths.
+
+    A curate run never reads them (only video extensions are scanned): they are driving audio for evaluation.
+    """
+    from scipy.io import wavfile
+
+    folder = Path(out_dir) / SUBDIR / HELDOUT_SUBDIR
+    folder.mkdir(parents=True, exist_ok=True)
+    rel = []
+    clips = [(f"speech_{k}.wav", heldout_speech(k, seed=seed, duration_s=duration_s)[0]) for k in range(n)]
+    silence = np.random.default_rng(seed).normal(0.0, 3e-4, int(round(duration_s * SPEECH_SR))).astype(np.float32)
+    for name, audio in [*clips, ("silence.wav", silence)]:
+        tmp = folder / f".{name}.tmp"
+        wavfile.write(tmp, SPEECH_SR, np.clip(audio * 32767, -32768, 32767).astype(np.int16))
+        os.replace(tmp, folder / name)
+        rel.append(f"{SUBDIR}/{HELDOUT_SUBDIR}/{name}")
+    return rel
+
+
 def generate_talking_corpus(
-    out_dir: str | os.PathLike, *, seed: int = 0, duration_s: float = 4.0
+    out_dir: str | os.PathLike, *, seed: int = 0, duration_s: float = 4.0, n_extra: int = 0
 ) -> list[dict]:
     """Write the talking clips (mp4, H.264 + 48 kHz AAC) and `talking/talking_truth.json`.
 
     Args:
         out_dir: corpus root; files go to `out_dir/talking/`.
         seed: base seed; the same seed gives the same clips.
-        duration_s: length of every clip.
+        duration_s: length of every clip of the fixed set.
+        n_extra: more synced clips under `talking/extra/`, each with its own voice, mouth plan and length.
 
     Returns:
         One `TalkingTruth` dict per clip (relpath relative to `out_dir`).
@@ -446,20 +499,23 @@ def generate_talking_corpus(
     root = Path(out_dir)
     folder = root / SUBDIR
     folder.mkdir(parents=True, exist_ok=True)
+    if n_extra:
+        (folder / EXTRA_SUBDIR).mkdir(exist_ok=True)
     truths = []
-    for i, (name, kind, delay, opts) in enumerate(_CLIPS):
-        clip_seed = seed + i
+    for i, (name, kind, delay, opts) in enumerate([*_CLIPS, *_extra_clips(n_extra)]):
+        clip_seed = seed + opts.get("seed_offset", i)
         audio_seed = clip_seed + opts["audio_seed_offset"] if "audio_seed_offset" in opts else None
         clip = talking_clip(
             seed=clip_seed,
-            duration_s=duration_s,
+            duration_s=opts.get("duration_s", duration_s),
             audio_delay_frames=delay or 0,
             audio_seed=audio_seed,
             silent=opts.get("silent", False),
             two_person=opts.get("two_person", False),
+            f0_hz=opts.get("f0_hz", 120.0),
         )
         rel = f"{SUBDIR}/{name}.mp4"
-        tmp = folder / f".{name}.tmp.mp4"
+        tmp = folder / f".{name.replace('/', '_')}.tmp.mp4"
         encode.write_video(
             tmp, clip.frames, fps=FPS, audio=_resample(clip.audio, SPEECH_SR, FILE_SR), sample_rate=FILE_SR
         )

@@ -173,6 +173,11 @@ class Checkpoint:
         return float(self.card.flow["shift"])
 
     @property
+    def prediction(self) -> str:
+        """What the network outputs (``model.json: flow.prediction``; cards written before it: velocity)."""
+        return str(self.card.flow.get("prediction", "velocity"))
+
+    @property
     def segment_frames(self) -> int:
         """Pixel frames of the window the weights were trained on (the longest segment by default)."""
         window = self.card.training.get("window_latent_frames")
@@ -210,7 +215,7 @@ def sample_segments(model: torch.nn.Module, plan: SegmentPlan, *, ref_latents: T
                     text_mask: Tensor, audio_feats: Tensor | None, pose_maps: Tensor | None, guidance: Guidance,
                     sigmas: Tensor, seed: int, mask: Tensor | None = None, batched: bool = True,
                     on_step: Callable[[int, int], None] | None = None,
-                    autocast_dtype: torch.dtype | None = None) -> list[SegmentOutput]:
+                    autocast_dtype: torch.dtype | None = None, prediction: str = "velocity") -> list[SegmentOutput]:
     """Sample every segment of a plan, each continuing the latent sequence from its last latents.
 
     Args:
@@ -227,6 +232,7 @@ def sample_segments(model: torch.nn.Module, plan: SegmentPlan, *, ref_latents: T
         batched: one batched forward for the guidance branches.
         on_step: called as ``(segment, step)`` after every Euler step.
         autocast_dtype: autocast dtype of the forward on CUDA (None: off).
+        prediction: the model's output (``model.json: flow.prediction``), ``velocity`` or ``x0``.
 
     Returns:
         One :class:`SegmentOutput` per segment; their latents concatenated are the video's latents.
@@ -243,7 +249,7 @@ def sample_segments(model: torch.nn.Module, plan: SegmentPlan, *, ref_latents: T
             text_emb=text_emb, text_mask=text_mask, ref_latents=ref_latents, motion_latents=motion,
             audio_feats=None if audio_feats is None else audio_feats[frames.start:frames.stop][None].to(device),
             pose_maps=None if pose_maps is None else pose_maps[:, frames.start:frames.stop][None].to(device))
-        denoiser = GuidedDenoiser(model, cond, guidance, mask=mask, batched=batched)
+        denoiser = GuidedDenoiser(model, cond, guidance, mask=mask, batched=batched, prediction=prediction)
         noise = torch.randn(1, c, n_latent, h, w, generator=gen).to(device)
         with torch.autocast(device.type, dtype=autocast_dtype or torch.bfloat16,
                             enabled=autocast_dtype is not None and device.type == "cuda"):
@@ -370,7 +376,8 @@ def generate_video(job: GenerationJob, settings: GenerateSettings, caption: Mapp
         outputs = sample_segments(model, plan, ref_latents=ref, text_emb=text_emb, text_mask=text_mask,
                                   audio_feats=feats, pose_maps=pose, guidance=settings.cfg, sigmas=sigmas,
                                   seed=job.seed, mask=None if mask is None else mask.to(device),
-                                  batched=settings.batched_cfg, on_step=on_step, autocast_dtype=autocast)
+                                  batched=settings.batched_cfg, on_step=on_step, autocast_dtype=autocast,
+                                  prediction=ckpt.prediction)
     finally:
         bar.close()
     video = to_uint8(enc.decode(torch.cat([o.latents[0] for o in outputs], dim=1)))[:n_frames]

@@ -28,6 +28,11 @@ speaker"): a spatial mask M in latent space multiplies the audio term,
 person the velocity is exactly the text-guided one and only the masked person is driven by the
 audio. A mask needs the v(text) branch, so it runs 3 branches in either form.
 
+Prediction target. A network trained with ``flow.prediction: x0`` (``model.json``) returns the clean
+latents; each branch's output is turned into the velocity ``(x - x0_hat) / σ`` before guidance, so the
+schedule, the Euler step and CFG are the same for both kinds of weights (CFG on x0 estimates and CFG
+on velocities are the same combination, since the map is affine with one x and σ).
+
 All branches of a step run as **one batched forward** (stacked on the batch dimension). The pose
 guider's features depend on neither the noise level nor the branch, so they are computed once per
 segment and reused by every step and branch (on CPU the guider's convolutions over full-resolution
@@ -42,6 +47,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
+from omnihuman_pipeline.training.flow_matching import check_prediction, to_velocity
 
 NULL, TEXT, FULL = "null", "text", "full"
 CFG_FORMS = ("joint", "separate")
@@ -192,11 +199,13 @@ class GuidedDenoiser:
         mask: speaker mask [h, w] in [0, 1] (latent grid) confining the audio term, or None.
         batched: stack the branches on the batch dimension (False: one forward per branch, for tests
             and the benchmark).
+        prediction: what the model outputs (``model.json: flow.prediction``): ``velocity`` or ``x0``.
     """
 
     def __init__(self, model: torch.nn.Module, conditions: SegmentConditions, guidance: Guidance,
-                 mask: Tensor | None = None, batched: bool = True) -> None:
+                 mask: Tensor | None = None, batched: bool = True, prediction: str = "velocity") -> None:
         self.model, self.cond, self.guidance, self.batched = model, conditions, guidance, batched
+        self.prediction = check_prediction(prediction)
         self.audio = conditions.audio_feats is not None
         if mask is not None and not self.audio:
             raise ValueError("a speaker mask confines the audio guidance, but audio is not a condition here")
@@ -221,13 +230,14 @@ class GuidedDenoiser:
             return None if t is None else t.expand(n, *t.shape[1:])
 
         self.forward_calls += 1
-        return self.model(
+        out = self.model(
             noisy_latents=rep(x), timestep=torch.full((n,), float(sigma), device=x.device),
             text_emb=rep(c.text_emb), text_mask=rep(c.text_mask), ref_latents=rep(c.ref_latents),
             motion_latents=rep(c.motion_latents), audio_feats=rep(c.audio_feats),
             pose_maps=None if self.pose_feats is not None else rep(c.pose_maps),
             pose_feats=rep(self.pose_feats), **self._switches(names, x.device),
         )
+        return to_velocity(out, rep(x), float(sigma), self.prediction)
 
     @torch.no_grad()
     def branch_velocities(self, x: Tensor, sigma: float) -> dict[str, Tensor]:

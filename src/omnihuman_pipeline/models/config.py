@@ -144,6 +144,26 @@ PRESETS: dict[str, OmniHumanConfig] = {
         pose_window=1,
         pose_guider_widths=(4, 8, 8),
     ),
+    # The learning profile on a CPU: wide enough for the offline codec's 3,072-value tokens with x0
+    # prediction (JiT), head dim 32 so each spatial RoPE axis has 6 frequencies and a token can find the
+    # reference token at its own (h, w) on the 8x8 token grid (head dim 16 aliases positions ~6 apart).
+    "small": OmniHumanConfig(
+        in_channels=768,
+        hidden_size=192,
+        num_layers=4,
+        num_heads=6,
+        mlp_ratio=4.0,
+        rope_axes_dim=(8, 12, 12),
+        text_dim=384,
+        timestep_freq_dim=128,
+        audio_layers=5,
+        audio_dim=384,
+        audio_hidden=192,
+        audio_window=2,
+        pose_channels=4,
+        pose_window=1,
+        pose_guider_widths=(8, 16, 16),
+    ),
     # One-GPU experiments: ~0.7 B parameters, T5-XXL text width, wav2vec2-base 13 hidden states.
     "base": OmniHumanConfig(),
     # Paper scale (a multi-billion MMDiT as in HunyuanVideo-size T2V models); meta device only here.

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from omnihuman_pipeline.training.conditions import DRIVING, Ratios
+from omnihuman_pipeline.training.flow_matching import check_prediction
 
 
 @dataclass(frozen=True)
@@ -90,12 +91,22 @@ class FlowSettings:
         mean: logit-normal location.
         std: logit-normal scale.
         shift: resolution shift of the sigmas (1: none).
+        prediction: what the network outputs: ``velocity`` (eps - x0; pretrained T2V backbones) or ``x0``
+            (the clean latents, JiT; the loss stays on the velocity). Recorded in ``model.json``.
+        min_sigma: lower clamp of sigma when an x0 output is turned into a velocity for the loss.
     """
 
     scheme: str = "logit_normal"
     mean: float = 0.0
     std: float = 1.0
     shift: float = 3.0
+    prediction: str = "velocity"
+    min_sigma: float = 0.05
+
+    def __post_init__(self) -> None:
+        check_prediction(self.prediction)
+        if not 0.0 <= self.min_sigma < 1.0:
+            raise ValueError(f"flow.min_sigma must be in [0, 1), got {self.min_sigma}")
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,8 @@ from omnihuman_pipeline.training.conditions import (
 )
 from omnihuman_pipeline.training.flow_matching import sample_sigmas
 
+SIGMA_KEYS = ("scheme", "mean", "std", "shift")
+
 logger = logging.getLogger(__name__)
 
 VAL_TASKS = ("text", "audio", "pose")
@@ -315,7 +317,8 @@ class WindowDataset(Dataset):
 
     def __init__(self, features: FeatureDataset, window: int, flow: dict[str, Any], with_audio: bool,
                  with_pose: bool):
-        self.features, self.window, self.flow = features, window, flow
+        self.features, self.window = features, window
+        self.flow = {k: flow[k] for k in SIGMA_KEYS if k in flow}  # how sigma is drawn (not what the net predicts)
         self.with_audio, self.with_pose = with_audio, with_pose
         self.audio_shape = audio_shape(pd.DataFrame(features.rows)) if with_audio else None
 

@@ -5,6 +5,14 @@ Conventions (SD3, Wan): sigma in (0, 1) is the noise level and the model's ``tim
 sampling integrates from sigma = 1 (noise) to 0 (data). Training sigmas come from a logit-normal
 distribution, optionally shifted towards noise for large latents (SD3's resolution shift, Wan's
 ``shift``): ``sigma' = s * sigma / (1 + (s - 1) * sigma)``.
+
+Prediction target (``train.flow.prediction``, recorded in ``model.json``). ``velocity``: the network
+outputs ``eps - x_0`` (SD3, Wan and every pretrained text-to-video backbone). ``x0``: the network
+outputs the clean ``x_0`` and the loss stays on the velocity, ``v = (x_t - x0_hat) / max(sigma, s_min)``
+(JiT, Li & He 2025, arXiv 2511.13720): when a token holds more values than the network is wide (the
+offline pixel codec's 3,072 values per token against a width of a few hundred), the noise cannot be
+predicted but the clean image, which lies on a low-dimensional manifold, can. The clamp ``s_min``
+bounds the weight ``1 / sigma^2`` that the velocity loss puts on an x0 error near sigma = 0.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import torch
 from torch import Tensor
 
 SIGMA_SCHEMES = ("logit_normal", "uniform")
+PREDICTIONS = ("velocity", "x0")
 
 
 def shift_sigmas(sigmas: Tensor, shift: float) -> Tensor:
@@ -92,3 +101,41 @@ def flow_loss(pred: Tensor, target: Tensor, frame_mask: Tensor | None = None) ->
     if (mask.sum(dim=1) == 0).any():
         raise ValueError("a sample has no frame that carries a loss")
     return (err * mask).sum(dim=1) / mask.sum(dim=1)
+
+
+def check_prediction(prediction: str) -> str:
+    """``prediction`` when it is a known target, else one error naming the choices."""
+    if prediction not in PREDICTIONS:
+        raise ValueError(f"unknown flow prediction {prediction!r}; choose one of {PREDICTIONS}")
+    return prediction
+
+
+def to_velocity(output: Tensor, noisy: Tensor, sigmas: Tensor | float, prediction: str,
+                min_sigma: float = 0.0) -> Tensor:
+    """The velocity ``eps - x_0`` that a network output stands for.
+
+    Args:
+        output: [B, ...] what the network returned.
+        noisy: [B, ...] its input x_t.
+        sigmas: [B] (or one) noise level of x_t.
+        prediction: ``velocity`` (returned as is) or ``x0`` (``(x_t - x0_hat) / max(sigma, min_sigma)``).
+        min_sigma: lower clamp of sigma in the x0 conversion (training: ``flow.min_sigma``).
+
+    Returns:
+        [B, ...] velocity, float32 for ``x0``.
+    """
+    if check_prediction(prediction) == "velocity":
+        return output
+    s = torch.as_tensor(sigmas, dtype=torch.float32, device=output.device)
+    s = s.reshape(-1, *([1] * (output.ndim - 1))) if s.ndim else s
+    s = s.clamp_min(max(min_sigma, 1e-6))
+    return (noisy.float() - output.float()) / s
+
+
+def to_x0(output: Tensor, noisy: Tensor, sigmas: Tensor | float, prediction: str) -> Tensor:
+    """The clean-latent estimate ``x0_hat`` that a network output stands for (``x_t - sigma v`` for a velocity)."""
+    if check_prediction(prediction) == "x0":
+        return output
+    s = torch.as_tensor(sigmas, dtype=torch.float32, device=output.device)
+    s = s.reshape(-1, *([1] * (output.ndim - 1))) if s.ndim else s
+    return noisy.float() - s * output.float()

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from omnihuman_pipeline.training.conditions import TASKS
 from omnihuman_pipeline.training.data import expand_batch
-from omnihuman_pipeline.training.flow_matching import add_noise, flow_loss, velocity_target
+from omnihuman_pipeline.training.flow_matching import add_noise, flow_loss, to_velocity, velocity_target
 
 RECENT_STEPS = 50  # micro-batches averaged in the report's recent training losses
 
@@ -52,13 +52,18 @@ class OmniHumanModule(L.LightningModule):
         optimizer: ``params -> Optimizer``.
         scheduler: ``optimizer -> LRScheduler`` stepped every optimizer step, or None.
         gradient_checkpointing: recompute blocks in the backward pass.
+        prediction: the network's output, ``velocity`` or ``x0`` (``flow_matching.to_velocity``); the loss
+            is on the velocity either way.
+        min_sigma: lower sigma clamp of the x0 -> velocity conversion.
     """
 
     def __init__(self, net: nn.Module, optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer],
                  scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
-                 gradient_checkpointing: bool = False) -> None:
+                 gradient_checkpointing: bool = False, prediction: str = "velocity",
+                 min_sigma: float = 0.05) -> None:
         super().__init__()
         self.save_hyperparameters(logger=False, ignore=["net", "optimizer", "scheduler"])
+        self.prediction, self.min_sigma = prediction, min_sigma
         self.net = net
         self.net.enable_gradient_checkpointing(gradient_checkpointing)
         self._optimizer, self._scheduler = optimizer, scheduler
@@ -81,7 +86,8 @@ class OmniHumanModule(L.LightningModule):
         batch = expand_batch(batch)
         x0, noise = batch["latents"], batch["noise"]
         noisy = add_noise(x0, noise, batch["sigma"])
-        pred = self.net(**model_inputs(self.net, batch, noisy))
+        out = self.net(**model_inputs(self.net, batch, noisy))
+        pred = to_velocity(out, noisy, batch["sigma"], self.prediction, self.min_sigma)
         return flow_loss(pred, velocity_target(x0, noise))
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:

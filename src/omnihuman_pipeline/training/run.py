@@ -130,6 +130,15 @@ def check_handoff(previous: ModelCard, config: OmniHumanConfig, backends: Mappin
         raise TrainingSetupError(f"{source} was trained on other features ({detail})")
 
 
+def check_prediction_handoff(previous: ModelCard, prediction: str, source: str) -> None:
+    """A stage continues the previous stage's prediction target (a velocity net is not an x0 net)."""
+    before = previous.flow.get("prediction", "velocity")
+    if before != prediction:
+        raise TrainingSetupError(
+            f"{source} predicts {before!r} but train.flow.prediction is {prediction!r}: train every stage with one "
+            "target (or start stage 1 over)")
+
+
 def initialise(net: OmniHumanTransformer, stage: StageSettings, init: ModelFolder | Path | None,
                backends: Mapping[str, str]) -> dict[str, Any]:
     """Load the stage's starting weights into ``net`` and say what was loaded and what is new."""
@@ -340,12 +349,15 @@ def train_stage(index: pd.DataFrame, store: FeatureStore, run: RunFolder, init: 
 
     L.seed_everything(settings.data.seed, workers=True, verbose=False)
     net = OmniHumanTransformer(config, backend=settings.model.attention_backend)
+    if isinstance(init, ModelFolder):
+        check_prediction_handoff(init.card, settings.flow.prediction, str(init.path))
     handoff = initialise(net, spec, init, backends)
     o = settings.optimizer
     module = OmniHumanModule(
         net, optimizer=partial(torch.optim.AdamW, lr=o.lr, weight_decay=o.weight_decay, betas=o.betas, eps=o.eps),
         scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, warmup_lambda(o.warmup_steps)),
-        gradient_checkpointing=settings.model.gradient_checkpointing)
+        gradient_checkpointing=settings.model.gradient_checkpointing, prediction=settings.flow.prediction,
+        min_sigma=settings.flow.min_sigma)
 
     # every rank reads the same decision off the shared folder before rank 0 changes it
     resume = resume_checkpoint(run, fingerprint, settings.overwrite)
