@@ -127,3 +127,30 @@ def test_cli_writes_the_video_and_reports_bad_input(media_dir, model_dirs, tmp_p
     code = generate_main(["--image", str(media_dir / "ref.png"), "--pose", str(media_dir / "pose.npz"),
                           "--checkpoint", str(model_dirs[2]), "--out", str(tmp_path / "x.mp4"), "--no-progress"])
     assert code == 2 and "stage-3" in capsys.readouterr().err
+
+
+def test_non_finite_and_damaged_checkpoints_are_refused_and_flat_outputs_fail(model_dirs, tmp_path):
+    """NaN weights and a truncated model.safetensors are one error naming the file; a flat video is no output."""
+    import shutil
+
+    import numpy as np
+    from safetensors.torch import load_file, save_file
+
+    from omnihuman_pipeline.inference.run import is_constant
+    from omnihuman_pipeline.models.export import ModelFolderError, load_model_folder
+
+    src = model_dirs[3]
+    nan_dir, cut_dir = tmp_path / "nan", tmp_path / "cut"
+    for d in (nan_dir, cut_dir):
+        shutil.copytree(src, d)
+    state = load_file(str(nan_dir / "model.safetensors"))
+    state["final_layer.proj_out.weight"][0, 0] = float("nan")
+    save_file(state, str(nan_dir / "model.safetensors"))
+    with pytest.raises(ModelFolderError, match=r"nan/model.safetensors holds non-finite weights .*final_layer"):
+        load_model_folder(nan_dir)
+    data = (cut_dir / "model.safetensors").read_bytes()
+    (cut_dir / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFolderError, match=r"cut/model.safetensors cannot be read .*damaged or incomplete"):
+        load_model_folder(cut_dir)
+    black = np.zeros((5, 8, 8, 3), np.uint8)
+    assert is_constant(black) and not is_constant(np.concatenate([black, black + 40], axis=1))

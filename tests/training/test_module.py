@@ -150,3 +150,21 @@ def test_a_net_without_a_branch_ignores_that_condition(two_clip_cache):
     stage3 = model_inputs(tiny_net(STAGE_CONDITIONS["stage3"]), batch, noisy)
     assert stage3["pose_maps"].min() >= -1 and stage3["pose_maps"].max() <= 1
     assert stage3["audio_on"].dtype == torch.bool and stage3["pose_on"].shape == (2,)
+
+
+def test_a_non_finite_loss_stops_training_naming_the_step_and_the_clips(two_clip_cache):
+    """A NaN in one sample's latents stops the fit at that step with the batch's clips named, before any update."""
+    from omnihuman_pipeline.training.module import NonFiniteLossError
+
+    conditions = STAGE_CONDITIONS["stage1"]
+    module = lit_module(tiny_net(conditions))
+    before = {k: v.clone() for k, v in module.net.state_dict().items()}
+    dm = data_module(two_clip_cache, conditions)
+
+    class Poison(L.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            batch["latents"][0].fill_(float("nan"))
+
+    with pytest.raises(NonFiniteLossError, match=r"at step 0 .*clips of the batch: \['.+'\], non-finite: \['.+'\]"):
+        _trainer(max_steps=2, limit_val_batches=0, callbacks=[Poison()]).fit(module, datamodule=dm)
+    assert all(torch.equal(before[k], v) for k, v in module.net.state_dict().items())

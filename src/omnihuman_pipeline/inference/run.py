@@ -381,6 +381,9 @@ def generate_video(job: GenerationJob, settings: GenerateSettings, caption: Mapp
     finally:
         bar.close()
     video = to_uint8(enc.decode(torch.cat([o.latents[0] for o in outputs], dim=1)))[:n_frames]
+    if is_constant(video):
+        raise GenerationError(f"job {job.name}: every generated frame is one flat colour (value {int(video.flat[0])}): "
+                              f"{job.checkpoint} produces no picture; nothing was written")
 
     # 4. mp4 with the audio fitted to the video's length
     muxed = fit_audio(audio, n_frames, VIDEO_FPS, AUDIO_SR) if audio is not None else None
@@ -399,6 +402,12 @@ def generate_video(job: GenerationJob, settings: GenerateSettings, caption: Mapp
         "speaker": _speaker_label(job), "backends": json.dumps(enc.backends()),
         "wall_s": time.perf_counter() - start, "output": str(path),
     }
+
+
+def is_constant(video: np.ndarray, levels: int = 1) -> bool:
+    """Whether every frame of a uint8 video [N, H, W, 3] is one flat colour (each channel's range ≤ ``levels``)."""
+    spread = video.max(axis=(1, 2)).astype(np.int16) - video.min(axis=(1, 2))
+    return bool((spread <= levels).all())
 
 
 def _speaker_label(job: GenerationJob) -> str | None:

@@ -39,6 +39,10 @@ class OmniHumanConfig:
         mlp_ratio: FFN hidden width / D.
         rope_axes_dim: head-dim split (t, h, w) of the 3D RoPE; each even, summing to head_dim.
         rope_theta: RoPE base frequency.
+        rope_spatial_scale: multiplies the (h, w) token positions before the rotation. RoPE's geometric
+            frequencies (at most 1 rad a token) separate neighbouring positions only weakly on a small token
+            grid, so a video token cannot single out the reference token at its own (h, w); a scale near pi
+            with a small theta spreads the frequencies up to the grid's Nyquist rate (the ``small`` preset).
         text_dim: channels of the text encoder's token embeddings.
         timestep_freq_dim: width of the sinusoidal timestep features.
         timestep_scale: the flow-matching time sigma in [0, 1] is multiplied by this before the sinusoid.
@@ -64,6 +68,7 @@ class OmniHumanConfig:
     mlp_ratio: float = 4.0
     rope_axes_dim: tuple[int, int, int] = (16, 24, 24)
     rope_theta: float = 10_000.0
+    rope_spatial_scale: float = 1.0
     text_dim: int = 4096
     timestep_freq_dim: int = 256
     timestep_scale: float = 1000.0
@@ -145,8 +150,9 @@ PRESETS: dict[str, OmniHumanConfig] = {
         pose_guider_widths=(4, 8, 8),
     ),
     # The learning profile on a CPU: wide enough for the offline codec's 3,072-value tokens with x0
-    # prediction (JiT), head dim 32 so each spatial RoPE axis has 6 frequencies and a token can find the
-    # reference token at its own (h, w) on the 8x8 token grid (head dim 16 aliases positions ~6 apart).
+    # prediction (JiT); head dim 32 gives each spatial RoPE axis 6 frequencies, spread from pi to pi/5.7
+    # rad a token (theta 8, positions x pi), so a video token can single out the reference token at its
+    # own (h, w) on the 8x8 token grid.
     "small": OmniHumanConfig(
         in_channels=768,
         hidden_size=192,
@@ -154,6 +160,8 @@ PRESETS: dict[str, OmniHumanConfig] = {
         num_heads=6,
         mlp_ratio=4.0,
         rope_axes_dim=(8, 12, 12),
+        rope_theta=8.0,
+        rope_spatial_scale=3.14159,
         text_dim=384,
         timestep_freq_dim=128,
         audio_layers=5,

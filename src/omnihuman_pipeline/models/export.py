@@ -138,7 +138,21 @@ def load_model_folder(path: str | Path, device: str | torch.device = "cpu",
         raise ModelFolderError(f"{path}: {WEIGHTS_FILE} is missing")
     model = OmniHumanTransformer(card.config, backend=backend)
     try:
-        model.load_state_dict(load_file(str(weights)), strict=True)
+        state = load_file(str(weights))
+    except Exception as err:  # safetensors raises its own SafetensorError for a truncated or damaged file
+        raise ModelFolderError(f"{weights} cannot be read ({type(err).__name__}: {err}): the file is damaged or "
+                               "incomplete; re-export it (rerun the stage) or copy it again") from None
+    bad = non_finite_tensors(state)
+    if bad:
+        raise ModelFolderError(f"{weights} holds non-finite weights ({len(bad)} tensors, e.g. {bad[0]}): the run "
+                               "that wrote it diverged; retrain the stage")
+    try:
+        model.load_state_dict(state, strict=True)
     except RuntimeError as err:
         raise ModelFolderError(f"{weights} does not match its model.json config: {err}") from None
     return model.to(device).eval(), card
+
+
+def non_finite_tensors(state: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the floating-point tensors of a state dict that hold a NaN or an infinity, sorted."""
+    return sorted(k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all()))

@@ -369,7 +369,7 @@ class OmniHumanTransformer(nn.Module):
 
         # 3. 3D RoPE: reference at time 0 (identity temporal rotation), motion at -Tm..-1, noisy at 0..T-1
         positions = layout.temporal_positions().to(x.device)
-        rope = video_rope(positions, h // ph, w // pw, cfg.rope_axes_dim, cfg.rope_theta)
+        rope = video_rope(positions, h // ph, w // pw, cfg.rope_axes_dim, cfg.rope_theta, cfg.rope_spatial_scale)
 
         # 4. timestep and text stream; padding and text-off samples are masked out as keys
         temb = F.silu(self.time_embed(timestep))  # [B, D]

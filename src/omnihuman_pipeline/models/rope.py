@@ -38,6 +38,7 @@ def video_rope(
     width: int,
     axes_dim: tuple[int, int, int],
     theta: float,
+    spatial_scale: float = 1.0,
 ) -> RopeFreqs:
     """RoPE tables for a packed video sequence laid out frame by frame, row-major in (h, w).
 
@@ -47,14 +48,15 @@ def video_rope(
         width: token columns per frame.
         axes_dim: head-dim channels for (t, h, w).
         theta: base frequency.
+        spatial_scale: multiplies the (h, w) positions (``OmniHumanConfig.rope_spatial_scale``).
 
     Returns:
         ``RopeFreqs`` with cos/sin of shape [T_total * height * width, sum(axes_dim)] in float32.
     """
     device = frame_positions.device
     t = frame_positions.to(torch.float64)
-    h = torch.arange(height, dtype=torch.float64, device=device)
-    w = torch.arange(width, dtype=torch.float64, device=device)
+    h = torch.arange(height, dtype=torch.float64, device=device) * spatial_scale
+    w = torch.arange(width, dtype=torch.float64, device=device) * spatial_scale
     grid_t, grid_h, grid_w = torch.meshgrid(t, h, w, indexing="ij")  # [T, H, W] each
     angles = torch.cat(
         [

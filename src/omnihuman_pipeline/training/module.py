@@ -13,6 +13,7 @@ logging steps, so bookkeeping costs no host sync and no per-step ``self.log``.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -26,6 +27,10 @@ from omnihuman_pipeline.training.data import expand_batch
 from omnihuman_pipeline.training.flow_matching import add_noise, flow_loss, to_velocity, velocity_target
 
 RECENT_STEPS = 50  # micro-batches averaged in the report's recent training losses
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A training loss became NaN or infinite: the stage stops before the optimizer spreads it to the weights."""
 
 
 def model_inputs(net: nn.Module, batch: dict[str, Any], noisy: Tensor) -> dict[str, Any]:
@@ -93,6 +98,15 @@ class OmniHumanModule(L.LightningModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         losses = self.model_step(batch)
         loss = losses.mean()
+        # one host read a step: a non-finite loss would reach every weight through the optimizer step, and the
+        # stage would go on to export NaN weights with exit code 0
+        if not bool(torch.isfinite(loss)):
+            values = losses.detach().float().tolist()
+            bad = [c for c, v in zip(batch.get("clip_id", []), values, strict=False) if not math.isfinite(v)]
+            raise NonFiniteLossError(
+                f"training loss is {float(loss.detach())} at step {self.global_step} (micro-batch {batch_idx}); clips of the "
+                f"batch: {list(batch.get('clip_id', []))}, non-finite: {bad or 'all'}. Check these clips' features "
+                "(a damaged shard, or re-run the features pipeline) or lower train.optimizer.lr")
         self.log("train/loss", loss, prog_bar=True, batch_size=len(losses))
         self._track_tasks(losses.detach(), batch)
         self._recent["total"].append(loss.detach())

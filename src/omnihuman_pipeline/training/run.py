@@ -39,7 +39,7 @@ from omnihuman_pipeline.models import (
     OmniHumanTransformer,
     load_pretrained_t2v,
 )
-from omnihuman_pipeline.models.export import WEIGHTS_FILE
+from omnihuman_pipeline.models.export import WEIGHTS_FILE, non_finite_tensors
 from omnihuman_pipeline.training.config import StageSettings, TrainSettings
 from omnihuman_pipeline.training.data import (
     OmniDataModule,
@@ -48,7 +48,7 @@ from omnihuman_pipeline.training.data import (
     num_motion_latents,
 )
 from omnihuman_pipeline.training.ema import EMA
-from omnihuman_pipeline.training.module import TASKS, OmniHumanModule, warmup_lambda
+from omnihuman_pipeline.training.module import TASKS, NonFiniteLossError, OmniHumanModule, warmup_lambda
 
 logger = logging.getLogger(__name__)
 
@@ -415,6 +415,10 @@ def train_stage(index: pd.DataFrame, store: FeatureStore, run: RunFolder, init: 
                                "window_latent_frames": settings.data.window_latent_frames,
                                "motion_latent_frames": num_motion_latents(settings.data.window_latent_frames)})
     state = {k: v.detach().cpu() for k, v in module.net.state_dict().items()}
+    bad = non_finite_tensors(state)
+    if bad:  # never export what generation would turn into black frames
+        raise NonFiniteLossError(f"{spec.name}: {len(bad)} weight tensors are non-finite after training (e.g. {bad[0]}); "
+                                 "nothing was exported. Lower train.optimizer.lr or check the features")
     logger.info("%s: %d steps, samples per task %s, val loss %s", spec.name, report["steps"], samples, final_val)
     return StageOutcome(TrainedModel(state, card, handoff), report)
 
