@@ -71,3 +71,33 @@ def test_read_rows_is_a_ranged_read_of_the_first_axis(tmp_path):
     assert store.read_rows(entry, "latents", 3, 3).shape == (0, 3, 2)
     with pytest.raises(IndexError, match="rows 4:6"):
         store.read_rows(entry, "latents", 4, 6)
+
+
+def _damage(store: FeatureStore, entry, name: str, offset: int = 0, length: int = 4) -> None:
+    """Overwrite bytes inside one tensor of a shard, leaving its header intact."""
+    header = store.header(entry.shard)
+    a, b = header["tensors"][entry.tensors[name]]["data_offsets"]
+    path = store.path(entry.shard)
+    data = bytearray(open(path, "rb").read())
+    start = header["data_start"] + a + offset
+    data[start:start + length] = bytes((x ^ 0xFF) for x in data[start:start + length])
+    open(path, "wb").write(bytes(data))
+
+
+def test_damaged_tensor_bytes_fail_their_checksums_in_whole_and_ranged_reads(tmp_path):
+    """Flipped bytes inside a tensor (header intact) raise CorruptFeatureError naming shard, clip and tensor;
+    rows a ranged read does not cover, and the other clips, still read."""
+    from omnihuman_pipeline.features.shards import CorruptFeatureError
+
+    store = FeatureStore.at(str(tmp_path / "shards"))
+    a, b = store.write_shard([_pending("a"), _pending("b")])
+    _damage(store, a, "latents", offset=12, length=2)  # inside row 1 of [2, 3, 4] uint8
+    fresh = FeatureStore.at(str(tmp_path / "shards"))
+    a, b = fresh.entries()
+    with pytest.raises(CorruptFeatureError, match=r"shards/0+-\w+\.safetensors: the bytes of a/video/latents"):
+        fresh.read(a)
+    with pytest.raises(CorruptFeatureError):
+        fresh.read_rows(a, "latents", 1, 2)
+    assert torch.equal(fresh.read_rows(a, "latents", 0, 1), _pending("a").tensors["latents"][:1])
+    assert torch.equal(fresh.read(b)["latents"], _pending("b").tensors["latents"])
+    assert fresh.read(a, ["mask"])["mask"].tolist() == [True, False]

@@ -202,3 +202,19 @@ def test_a_sample_reads_its_window_not_its_clip(tmp_path):
     frame = 768 * 16 * 20  # one latent frame of uint8 (128x160 px), 240 KB
     assert max(read) == 6 * frame  # the window's 6 latent frames in one ranged read (the clip has 13)
     assert sum(read) < 7 * frame + 64 * 1024  # + the reference latent, the text and the small tensors
+
+
+def test_a_clip_with_damaged_tensor_bytes_is_skipped_and_counted_in_training(cache, tmp_path):
+    """Bytes flipped inside one clip's text states (header intact): every batch still comes, without that clip,
+    and the clip is named in the batches' `skipped`."""
+    from tests.features.test_shards import _damage
+
+    index, store = cache
+    dm = _module(index, store, ("text",))
+    dm.setup("fit")
+    victim = dm.train_clips[0]
+    entry = next(e for e in store.entries() if e.clip_id == victim.clip_id and e.kind == "text")
+    _damage(store, entry, "states", offset=8, length=64)
+    batches = list(dm.train_dataloader())
+    assert batches and victim.clip_id not in {c for b in batches for c in b["clip_id"]}
+    assert victim.clip_id in {c for b in batches for c in b.get("skipped", [])}

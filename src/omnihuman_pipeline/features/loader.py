@@ -34,7 +34,7 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 from omnihuman_pipeline.features.codec import TIME_MAJOR, channels_first, dequantize
 from omnihuman_pipeline.features.config import KINDS
 from omnihuman_pipeline.features.pose_maps import render_pose_maps
-from omnihuman_pipeline.features.shards import Entry, FeatureStore
+from omnihuman_pipeline.features.shards import Entry, FeatureStore, entry_of
 
 
 def _read_index(index: str | pd.DataFrame, storage_options: dict | None) -> pd.DataFrame:
@@ -57,9 +57,8 @@ class _Reader:
             return None
         if shard not in self._entries:
             header = self.store.header(shard)
-            self._entries[shard] = {(r["clip_id"], r["kind"], r["hash"]): Entry(
-                r["clip_id"], r["kind"], r["hash"], r["backend"], shard, r["tensors"], r["meta"])
-                for r in header["entries"]}
+            self._entries[shard] = {(r["clip_id"], r["kind"], r["hash"]): entry_of(r, shard)
+                                    for r in header["entries"]}
         return self._entries[shard][(row["clip_id"], kind, row[f"{kind}_hash"])]
 
     def record(self, row: dict, blobs: dict[str, bytes] | None = None) -> dict[str, Any]:

@@ -5,7 +5,8 @@ Shard format (``omnihuman-features/1``)::
     <root>/<seq:08d>-<uuid8>.safetensors
       tensors   "<clip_id>/<kind>/<name>"      e.g. "abc-000000/video/latents" uint8 [T, 768, h, w]
       metadata  {"omnihuman_features": JSON {"format": ..., "entries": [
-                   {"clip_id", "kind", "hash", "backend", "meta": {...}, "tensors": {name: key}}, ...]}}
+                   {"clip_id", "kind", "hash", "backend", "meta": {...}, "tensors": {name: key},
+                    "crc32": {name: [CRC-32 of each row of the tensor's first axis]}}, ...]}}
 
 A shard is written to a temporary name and renamed into place, so it is there whole or not at all;
 an entry (one clip's one feature kind) is valid exactly when its shard exists. The store's state is
@@ -15,6 +16,12 @@ record is a ranged read per run of that entry's adjacent tensors, through fsspec
 streams from local disk or object storage (s3://, gs://, ...). Tensors whose first axis is time
 (latents stored time-major, audio features, keypoints) can be read a range of frames at a time
 (:meth:`FeatureStore.read_rows`): one ranged read of just those rows.
+
+Every read is verified: the header keeps a CRC-32 per row of every tensor (one for a 0-d tensor), so
+a whole-tensor read and a ranged read of some rows both check exactly the bytes they return. Damaged
+bytes raise :class:`CorruptFeatureError` naming the shard, the clip and the tensor; the training loader
+skips such a clip and counts it, as it does a shard whose header is unreadable. Shards written before
+the checksums read as before, unverified.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import json
 import logging
 import struct
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -56,6 +64,7 @@ class Entry:
         shard: shard file name (relative to the store root).
         tensors: tensor name -> key in the shard.
         meta: JSON-able facts (shapes, dequantisation, reference frame, ...).
+        crc32: tensor name -> CRC-32 of each row of its first axis (empty for shards written before them).
     """
 
     clip_id: str
@@ -65,6 +74,24 @@ class Entry:
     shard: str
     tensors: dict[str, str] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    crc32: dict[str, list[int]] = field(default_factory=dict)
+
+
+class CorruptFeatureError(ValueError):
+    """A tensor's bytes in a shard do not match the checksums its header recorded."""
+
+
+def row_checksums(data: bytes | memoryview, rows: int) -> list[int]:
+    """CRC-32 of each of ``rows`` equal slices of ``data`` (one for ``rows == 0``, a 0-d tensor)."""
+    if rows <= 0:
+        return [zlib.crc32(data)]
+    view, size = memoryview(data), len(data) // rows
+    return [zlib.crc32(view[i * size:(i + 1) * size]) for i in range(rows)]
+
+
+def entry_of(r: dict, shard: str) -> Entry:
+    """The :class:`Entry` of one header record of ``shard``."""
+    return Entry(r["clip_id"], r["kind"], r["hash"], r["backend"], shard, r["tensors"], r["meta"], r.get("crc32", {}))
 
 
 @dataclass
@@ -122,13 +149,16 @@ class FeatureStore:
         tensors: dict[str, torch.Tensor] = {}
         records = []
         for p in pending:
-            keys = {}
+            keys, crcs = {}, {}
             for tname, value in p.tensors.items():
                 key = f"{p.clip_id}/{p.kind}/{tname}"
                 tensors[key] = _to_tensor(value)
                 keys[tname] = key
+                t = tensors[key]
+                crcs[tname] = row_checksums(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"",
+                                            t.shape[0] if t.ndim else 0)
             records.append({"clip_id": p.clip_id, "kind": p.kind, "hash": p.hash, "backend": p.backend,
-                            "meta": p.meta, "tensors": keys})
+                            "meta": p.meta, "tensors": keys, "crc32": crcs})
         blob = save(tensors, metadata={META_KEY: json.dumps({"format": FORMAT, "entries": records},
                                                             default=_json_default)})
         self.fs.makedirs(self.root, exist_ok=True)
@@ -136,8 +166,7 @@ class FeatureStore:
         with self.fs.open(tmp, "wb") as f:
             f.write(blob)
         self.fs.mv(tmp, self.path(name))
-        return [Entry(r["clip_id"], r["kind"], r["hash"], r["backend"], name, r["tensors"], r["meta"])
-                for r in records]
+        return [entry_of(r, name) for r in records]
 
     def header(self, shard: str) -> dict:
         """Parsed safetensors header of a shard (cached): ``{"tensors", "data_start", "entries"}``."""
@@ -160,8 +189,7 @@ class FeatureStore:
             except (ValueError, OSError, struct.error, json.JSONDecodeError) as err:
                 logger.warning("skipping unreadable shard %s: %s", shard, err)
                 continue
-            out += [Entry(r["clip_id"], r["kind"], r["hash"], r["backend"], shard, r["tensors"], r["meta"])
-                    for r in header["entries"]]
+            out += [entry_of(r, shard) for r in header["entries"]]
         return out
 
     def read(self, entry: Entry, names: list[str] | None = None, blob: bytes | None = None) -> dict[str, torch.Tensor]:
@@ -185,6 +213,7 @@ class FeatureStore:
             for (a, b), n in run:
                 info = header["tensors"][keys[n]]
                 dtype = SAFETENSORS_DTYPES[info["dtype"]]
+                self._verify(entry, n, data[a - lo:b - lo], 0, info["shape"][0] if info["shape"] else 0)
                 out[n] = (torch.empty(info["shape"], dtype=dtype) if b == a else
                           torch.frombuffer(bytearray(data[a - lo:b - lo]), dtype=dtype).reshape(info["shape"]))
             run = []
@@ -203,7 +232,18 @@ class FeatureStore:
         if hi == lo:
             return torch.empty([0, *shape[1:]], dtype=dtype)
         data = blob[lo:hi] if blob is not None else self.fs.cat_file(self.path(entry.shard), start=lo, end=hi)
+        self._verify(entry, name, data, start, stop)
         return torch.frombuffer(bytearray(data), dtype=dtype).reshape([stop - start, *shape[1:]])
+
+    def _verify(self, entry: Entry, name: str, data: bytes, start: int, stop: int) -> None:
+        """Check the bytes of rows ``start:stop`` of a tensor (``0, 0``: a 0-d tensor) against the header."""
+        expected = entry.crc32.get(name)
+        if expected is None:
+            return
+        want = expected[start:stop] if stop > start else expected[:1]
+        if row_checksums(data, stop - start) != want:
+            raise CorruptFeatureError(f"{self.path(entry.shard)}: the bytes of {entry.clip_id}/{entry.kind}/{name} "
+                                      "do not match their checksums (damaged shard); re-run the features pipeline")
 
     def read_blob(self, shard: str) -> bytes:
         """A whole shard in one read (sequential streaming)."""

@@ -474,7 +474,9 @@ class RedrawingDataset(Dataset):
         for _ in range(self.MAX_REDRAWS):
             try:
                 return self.windows[plan]
-            except Exception as err:  # a damaged shard must not stop training; the clip is counted
+            except (OSError, ValueError, KeyError, IndexError, RuntimeError, struct.error) as err:
+                # a damaged shard (unreadable bytes, a checksum mismatch) must not stop training: the clip is
+                # counted; a programming error (TypeError, ...) is not a damaged clip and propagates
                 logger.warning("clip %s could not be read (%s: %s); drawing another", plan.clip_id,
                                type(err).__name__, err)
                 plan = self.plan.redraw(plan, at.position, at.slot)
