@@ -72,3 +72,34 @@ def test_camera_moves_enough_for_the_motion_filter(backend):
     clip = talking.talking_clip(seed=0, duration_s=2.0, silent=True)
     motion = MOTION_BACKENDS[backend]().score(AnalysisClip(clip.frames, 25.0))
     assert motion.error is None and motion.value >= 0.2
+
+
+def test_extra_synced_clips_and_held_out_drives(tmp_path):
+    """n_extra adds synced clips with their own voice and length; held-out drives are new voices plus a silence."""
+    import json
+
+    import numpy as np
+    from scipy.io import wavfile
+
+    from omnihuman_pipeline.corpus.talking import (
+        HELDOUT_VOICES,
+        TRAIN_VOICES,
+        generate_talking_corpus,
+        heldout_speech,
+        write_heldout_speech,
+    )
+
+    truths = generate_talking_corpus(tmp_path, n_extra=2, duration_s=1.0)
+    extra = [t for t in truths if "/extra/" in t["relpath"]]
+    assert [t["relpath"] for t in extra] == ["talking/extra/talk_000.mp4", "talking/extra/talk_001.mp4"]
+    assert all(t["synced"] and t["offset_frames"] == 0 for t in extra)
+    assert [t["n_frames"] for t in extra] == [100, 125]  # 4 s and 5 s
+    assert json.loads((tmp_path / "talking" / "talking_truth.json").read_text()) == truths
+    rel = write_heldout_speech(tmp_path, 2, duration_s=1.0)
+    assert rel == ["talking/heldout/speech_0.wav", "talking/heldout/speech_1.wav", "talking/heldout/silence.wav"]
+    sr, speech = wavfile.read(tmp_path / rel[0])
+    _, silence = wavfile.read(tmp_path / rel[2])
+    assert sr == 16_000 and len(speech) == 16_000 and np.abs(speech).max() > 100 * np.abs(silence).max()
+    assert not {f for f, _ in HELDOUT_VOICES} & set(TRAIN_VOICES)
+    audio, opening = heldout_speech(0, duration_s=1.0)
+    assert len(opening) == 25 and opening.max() > 0.5 and len(audio) == 16_000

@@ -15,14 +15,23 @@ def profile_params(env: str) -> dict:
     return OmegaConfigLoader(str(REPO / "conf"), **{**CONFIG_LOADER_ARGS, "default_run_env": env})["parameters"]
 
 
-@pytest.mark.parametrize("env", ["base", "tiny", "gpu", "cluster"])
+@pytest.mark.parametrize("env", ["base", "tiny", "small", "gpu", "cluster"])
 def test_every_profile_builds_its_settings(env):
     """Every profile's merged parameters make valid settings for all three stages (no unknown keys)."""
     params = profile_params(env)
     settings = TrainSettings.from_params(params["train"])
     stages = [StageSettings.from_params(f"stage{i}", params[f"stage{i}"]) for i in (1, 2, 3)]
     assert [s.conditions for s in stages] == [("text",), ("text", "audio"), ("text", "audio", "pose")]
-    assert settings.optimizer.global_batch_size == (2 if env == "tiny" else 256)
+    assert settings.optimizer.global_batch_size == {"tiny": 2, "small": 4}.get(env, 256)
+
+
+def test_small_profile_is_the_x0_learning_setup():
+    """The learning profile predicts x0 with the small preset's sharp spatial RoPE; generation drives held-out speech."""
+    params = profile_params("small")
+    settings = TrainSettings.from_params(params["train"])
+    assert settings.flow.prediction == "x0" and settings.model.preset == "small"
+    jobs = params["generate_jobs"]
+    assert {j["audio"] for j in jobs} >= {"talking/heldout/speech_0.wav", "talking/heldout/silence.wav"}
 
 
 def test_gpu_profile_is_bf16_on_one_device():
