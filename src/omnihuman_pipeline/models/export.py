@@ -130,27 +130,34 @@ def load_model_folder(path: str | Path, device: str | torch.device = "cpu",
     Returns:
         The network in eval mode and its card.
     """
-    from safetensors.torch import load_file
-
     card = read_model_card(path)
     weights = Path(path) / WEIGHTS_FILE
     if not weights.is_file():
         raise ModelFolderError(f"{path}: {WEIGHTS_FILE} is missing")
     model = OmniHumanTransformer(card.config, backend=backend)
-    try:
-        state = load_file(str(weights))
-    except Exception as err:  # safetensors raises its own SafetensorError for a truncated or damaged file
-        raise ModelFolderError(f"{weights} cannot be read ({type(err).__name__}: {err}): the file is damaged or "
-                               "incomplete; re-export it (rerun the stage) or copy it again") from None
-    bad = non_finite_tensors(state)
-    if bad:
-        raise ModelFolderError(f"{weights} holds non-finite weights ({len(bad)} tensors, e.g. {bad[0]}): the run "
-                               "that wrote it diverged; retrain the stage")
+    state = read_weights(weights)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
         raise ModelFolderError(f"{weights} does not match its model.json config: {err}") from None
     return model.to(device).eval(), card
+
+
+def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """A ``model.safetensors`` state dict, or one :class:`ModelFolderError` naming the file when it is damaged,
+    incomplete or holds non-finite values."""
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(path))
+    except Exception as err:  # safetensors raises its own SafetensorError for a truncated or damaged file
+        raise ModelFolderError(f"{path} cannot be read ({type(err).__name__}: {err}): the file is damaged or "
+                               "incomplete; re-export it (rerun the stage) or copy it again") from None
+    bad = non_finite_tensors(state)
+    if bad:
+        raise ModelFolderError(f"{path} holds non-finite weights ({len(bad)} tensors, e.g. {bad[0]}): the run "
+                               "that wrote it diverged; retrain the stage")
+    return state
 
 
 def non_finite_tensors(state: dict[str, torch.Tensor]) -> list[str]:

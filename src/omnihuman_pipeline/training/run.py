@@ -39,7 +39,7 @@ from omnihuman_pipeline.models import (
     OmniHumanTransformer,
     load_pretrained_t2v,
 )
-from omnihuman_pipeline.models.export import WEIGHTS_FILE, non_finite_tensors
+from omnihuman_pipeline.models.export import WEIGHTS_FILE, non_finite_tensors, read_weights
 from omnihuman_pipeline.training.config import StageSettings, TrainSettings
 from omnihuman_pipeline.training.data import (
     OmniDataModule,
@@ -146,7 +146,7 @@ def initialise(net: OmniHumanTransformer, stage: StageSettings, init: ModelFolde
 
     if isinstance(init, ModelFolder):
         check_handoff(init.card, net.config, backends, str(init.path))
-        report = load_pretrained_t2v(net, load_file(str(init.path / WEIGHTS_FILE)))
+        report = load_pretrained_t2v(net, read_weights(init.path / WEIGHTS_FILE))
         return _handoff(str(init.path), f"stage {init.card.stage}", report)
     if stage.init == "t2v":
         if init is None:
