@@ -54,28 +54,48 @@ def load_parameters(conf_source: str | Path = "conf",
     return dict(params.get("generate") or {}), dict(params.get("caption") or {})
 
 
+def help_defaults(conf_source: str | Path = "conf") -> dict[str, Any]:
+    """The sampling defaults a run without flags uses (``conf/base`` over :class:`GenerateSettings`), for --help."""
+    from omnihuman_pipeline.inference.run import GenerateSettings
+
+    try:
+        params, _ = load_parameters(conf_source, None)
+        settings = GenerateSettings.from_params(params)
+    except Exception:  # noqa: BLE001 - a broken conf must not break --help; the run reports it
+        settings = GenerateSettings()
+    return {"steps": settings.steps, "cfg": settings.cfg.scale, "cfg_form": settings.cfg.form,
+            "cfg_text": settings.cfg.text_scale, "cfg_audio": settings.cfg.audio_scale, "device": settings.device}
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    given = sys.argv[1:] if argv is None else argv
+    shown = help_defaults() if {"-h", "--help"} & set(given) else {}  # read the conf only to print help
+
+    def dflt(key: str) -> str:
+        return f" (default: {shown[key]} from conf/base; --env changes it)" if key in shown else ""
+
     parser = argparse.ArgumentParser(prog="python -m omnihuman_pipeline.generate", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--image", required=True, help="reference image or video")
-    parser.add_argument("--image-frame", type=int, default=0, help="frame of a video reference (25 fps)")
+    parser.add_argument("--image-frame", type=int, default=0, help="frame of a video reference (25 fps; default: 0)")
     parser.add_argument("--audio", help="driving audio")
     parser.add_argument("--pose", help="pose keypoints .npz or skeleton video")
     parser.add_argument("--text", help="caption (default: written by the curate captioner)")
-    parser.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, help="model folder")
+    parser.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, help=f"model folder (default: {DEFAULT_CHECKPOINT})")
     parser.add_argument("--seconds", type=float, help="output length in seconds (default: the audio's)")
     parser.add_argument("--out", required=True, help="output .mp4")
     parser.add_argument("--drive", choices=sorted(DRIVES), help="driving mode (default: from the inputs)")
     parser.add_argument("--speaker", type=int, help="the speaker: n-th face from the left of the reference")
     parser.add_argument("--speaker-mask", help="or a mask picture, white on the speaker")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, help="Euler steps per segment")
-    parser.add_argument("--cfg", type=float, help="joint CFG scale (paper: 6.5)")
-    parser.add_argument("--cfg-form", choices=CFG_FORMS, help="joint (one scale) | separate (text and audio scales)")
-    parser.add_argument("--cfg-text", type=float, help="text scale of the separate form")
-    parser.add_argument("--cfg-audio", type=float, help="audio scale of the separate form")
+    parser.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
+    parser.add_argument("--steps", type=int, help="Euler steps per segment" + dflt("steps"))
+    parser.add_argument("--cfg", type=float, help="joint CFG scale (paper: 6.5)" + dflt("cfg"))
+    parser.add_argument("--cfg-form", choices=CFG_FORMS,
+                        help="joint (one scale) | separate (text and audio scales)" + dflt("cfg_form"))
+    parser.add_argument("--cfg-text", type=float, help="text scale of the separate form" + dflt("cfg_text"))
+    parser.add_argument("--cfg-audio", type=float, help="audio scale of the separate form" + dflt("cfg_audio"))
     parser.add_argument("--segment-frames", type=int, help="longest segment in frames (default: the card's)")
-    parser.add_argument("--device", help="torch device")
+    parser.add_argument("--device", help="torch device" + dflt("device"))
     parser.add_argument("--env", default=None, help="conf profile for the defaults (e.g. tiny)")
     parser.add_argument("--conf", default="conf", help="Kedro conf folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -101,3 +101,11 @@ def test_damaged_tensor_bytes_fail_their_checksums_in_whole_and_ranged_reads(tmp
     assert torch.equal(fresh.read_rows(a, "latents", 0, 1), _pending("a").tensors["latents"][:1])
     assert torch.equal(fresh.read(b)["latents"], _pending("b").tensors["latents"])
     assert fresh.read(a, ["mask"])["mask"].tolist() == [True, False]
+
+
+def test_shards_are_named_by_their_content(tmp_path):
+    """The same entries written to two stores get the same shard name; other content gets another."""
+    same = _pending("a")
+    names = [FeatureStore.at(str(tmp_path / d)).write_shard([same])[0].shard for d in ("x", "y")]
+    other = FeatureStore.at(str(tmp_path / "z")).write_shard([_pending("b")])[0].shard
+    assert names[0] == names[1] != other

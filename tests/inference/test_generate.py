@@ -203,3 +203,12 @@ def test_generation_memory_does_not_grow_with_the_length_of_the_audio(media_dir,
         peaks[seconds] = json.loads(out.stdout.strip().splitlines()[-1])
         assert peaks[seconds]["frames"] == seconds * 25
     assert peaks[120]["peak_rss_mb"] - peaks[10]["peak_rss_mb"] < 60, peaks
+
+
+def test_help_shows_the_sampling_defaults(capsys):
+    """--help prints the steps, CFG and device a run without flags uses."""
+    with pytest.raises(SystemExit):
+        generate_main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: 30 from conf/base" in text and "(default: 6.5 from conf/base" in text
+    assert "(default: cpu from conf/base" in text and "(default: data/06_models/stage3)" in text

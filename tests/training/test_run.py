@@ -65,6 +65,8 @@ def test_model_folders_load_and_cards_name_stage_conditions_and_features(trained
         assert card.stage == index and card.flow["shift"] == 1.0 and card.feature_backends["audio"] == "whisper"
         assert card.config.with_audio == (index >= 2) and card.config.with_pose == (index == 3)
         assert card.conditions == ("text", "image", "audio", "pose")[: index + 1]
+        modes = {f.name: f.stat().st_mode & 0o777 for f in out[name][1].path.glob("model.*")}
+        assert modes["model.safetensors"] == modes["model.json"], modes  # same permissions as its siblings
 
 
 def test_reports_count_tasks_and_score_every_task_on_the_same_samples(trained):

@@ -2,7 +2,7 @@
 
 Shard format (``omnihuman-features/1``)::
 
-    <root>/<seq:08d>-<uuid8>.safetensors
+    <root>/<seq:08d>-<blake2b-32 of the content>.safetensors
       tensors   "<clip_id>/<kind>/<name>"      e.g. "abc-000000/video/latents" uint8 [T, 768, h, w]
       metadata  {"omnihuman_features": JSON {"format": ..., "entries": [
                    {"clip_id", "kind", "hash", "backend", "meta": {...}, "tensors": {name: key},
@@ -26,6 +26,7 @@ the checksums read as before, unverified.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import struct
@@ -145,7 +146,6 @@ class FeatureStore:
 
         shards = self.shards()
         seq = int(shards[-1].split("-")[0]) + 1 if shards else 0
-        name = f"{seq:08d}-{uuid.uuid4().hex[:8]}{SUFFIX}"
         tensors: dict[str, torch.Tensor] = {}
         records = []
         for p in pending:
@@ -161,6 +161,8 @@ class FeatureStore:
                             "meta": p.meta, "tensors": keys, "crc32": crcs})
         blob = save(tensors, metadata={META_KEY: json.dumps({"format": FORMAT, "entries": records},
                                                             default=_json_default)})
+        # named by its content: the same features written again get the same name
+        name = f"{seq:08d}-{hashlib.blake2b(blob, digest_size=4).hexdigest()}{SUFFIX}"
         self.fs.makedirs(self.root, exist_ok=True)
         tmp = f"{self.path(name)}.tmp-{uuid.uuid4().hex}"
         with self.fs.open(tmp, "wb") as f:

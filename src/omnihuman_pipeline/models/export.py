@@ -103,6 +103,7 @@ def save_model_folder(path: str | Path, model: OmniHumanTransformer | dict[str, 
     state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state.items()}
     tmp = folder / f".{WEIGHTS_FILE}.tmp"
     save_file(state, str(tmp), metadata={"format": FORMAT})
+    tmp.chmod(0o666 & ~_umask())  # safetensors creates the file 0600; its siblings follow the umask
     tmp.replace(folder / WEIGHTS_FILE)
     tmp = folder / f".{CARD_FILE}.tmp"
     tmp.write_text(json.dumps(card.to_json(), indent=2, default=str))
@@ -141,6 +142,14 @@ def load_model_folder(path: str | Path, device: str | torch.device = "cpu",
     except RuntimeError as err:
         raise ModelFolderError(f"{weights} does not match its model.json config: {err}") from None
     return model.to(device).eval(), card
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
