@@ -57,3 +57,38 @@ def test_table_paths_are_relative_inside_the_project(tmp_path):
     """Inside the root a path is stored relative; outside it stays absolute."""
     assert table_path(str(tmp_path / "data" / "v.mp4"), root=str(tmp_path)) == "data/v.mp4"
     assert table_path("/elsewhere/v.mp4", root=str(tmp_path)) == "/elsewhere/v.mp4"
+
+
+def test_links_empty_files_and_stills_get_rows_with_their_true_status(tmp_path, monkeypatch):
+    """A dangling and a looping symlink are listed and unreadable with the reason; two 0-byte files are each
+    `empty`, not duplicates; a PNG renamed to .mp4 is unreadable as a still image, not too short."""
+    import av
+    import numpy as np
+    import pytest
+
+    from omnihuman_pipeline.datasets.media_folder import MediaFolderDataset
+    from omnihuman_pipeline.media.errors import MediaError
+    from omnihuman_pipeline.media.probe import probe
+
+    monkeypatch.chdir(tmp_path)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "gone.mp4").symlink_to(raw / "missing.mp4")
+    (raw / "loop.mp4").symlink_to(raw / "loop.mp4")
+    (raw / "a.mov").write_bytes(b"")
+    (raw / "b.mov").write_bytes(b"")
+    with av.open(str(raw / "still.mp4"), "w", format="image2pipe") as c:
+        s = c.add_stream("png")
+        s.width, s.height, s.pix_fmt = 16, 16, "rgb24"
+        for p in [*s.encode(av.VideoFrame.from_ndarray(np.zeros((16, 16, 3), np.uint8), format="rgb24")), *s.encode()]:
+            c.mux(p)
+    paths = MediaFolderDataset(filepath=str(raw)).load()
+    assert [p.rsplit("/", 1)[1] for p in paths] == ["a.mov", "b.mov", "gone.mp4", "loop.mp4", "still.mp4"]
+    inventory = build_inventory(paths)
+    got = {j.path.rsplit("/", 1)[1]: (status, reason) for j, status, reason in inventory.unreadable}
+    assert got["a.mov"] == got["b.mov"] == ("empty", "zero-length file") and not inventory.duplicates
+    assert got["gone.mp4"][0] == "unreadable" and "broken symbolic link" in got["gone.mp4"][1]
+    assert got["loop.mp4"] == ("unreadable", "a symbolic link loop")
+    with pytest.raises(MediaError, match="still image") as err:
+        probe(raw / "still.mp4")
+    assert err.value.status == "unreadable"

@@ -27,14 +27,30 @@ class Inventory:
 
     jobs: list[VideoJob]
     duplicates: list[tuple[VideoJob, str]]  # (duplicate, path of the first file with that content)
-    unreadable: list[tuple[VideoJob, str]]  # files that could not even be read for hashing
+    unreadable: list[tuple[VideoJob, str, str]]  # (file, status, reason): empty, or not readable for hashing
 
 
-def _hash(path: str) -> tuple[str, str | None]:
+def _hash(path: str) -> tuple[str, str | None, str | None]:
+    """(video_id, status, error): status and error None for a readable, non-empty file."""
+    import errno
+    import os
+
+    if os.path.islink(path) and not os.path.exists(path):
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        try:
+            os.stat(path)
+        except OSError as err:
+            kind = "a symbolic link loop" if err.errno == errno.ELOOP else f"a broken symbolic link (target {target} is missing)"
+            return "", errors.UNREADABLE, kind
     try:
-        return content_hash(path), None
+        if os.path.getsize(path) == 0:
+            return "", errors.EMPTY, "zero-length file"
+        return content_hash(path), None, None
     except OSError as err:
-        return "", f"cannot read file: {err}"
+        return "", errors.UNREADABLE, f"cannot read file: {err}"
 
 
 def scan_inventory(paths: Iterable[str], inventory: Inventory, threads: int = 4) -> Iterator[VideoJob]:
@@ -47,10 +63,10 @@ def scan_inventory(paths: Iterable[str], inventory: Inventory, threads: int = 4)
     paths = sorted(table_path(p) for p in paths)
     first: dict[str, str] = {}
     with ThreadPoolExecutor(threads) as pool:
-        for path, (vid, err) in zip(paths, pool.map(_hash, paths), strict=True):
-            job = VideoJob(vid or f"unreadable-{len(inventory.unreadable)}", path)
-            if err:
-                inventory.unreadable.append((job, err))
+        for path, (vid, status, err) in zip(paths, pool.map(_hash, paths), strict=True):
+            job = VideoJob(vid or f"{status}-{len(inventory.unreadable)}", path)
+            if status:  # empty files are each their own row, never duplicates of one another
+                inventory.unreadable.append((job, status, err))
             elif vid in first:
                 inventory.duplicates.append((job, first[vid]))
             else:
@@ -133,8 +149,8 @@ def merge_shards(inventory: Inventory, store: ResultShardStore) -> tuple[pd.Data
         clip_tables.append(table)
     for job, first_path in inventory.duplicates:
         rows.append(video_row(job, None, errors.DUPLICATE, f"same content as {first_path}"))
-    for job, error in inventory.unreadable:
-        rows.append(video_row(job, None, errors.UNREADABLE, error))
+    for job, status, error in inventory.unreadable:
+        rows.append(video_row(job, None, status, error))
     videos = pd.DataFrame(rows).sort_values("path", kind="stable").reset_index(drop=True)
     non_empty = [t for t in clip_tables if len(t)]
     clips = pd.concat(non_empty, ignore_index=True) if non_empty else pd.DataFrame(

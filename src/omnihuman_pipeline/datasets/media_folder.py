@@ -43,7 +43,8 @@ class MediaFolderDataset(AbstractDataset[list[str], None]):
             rel = path.relative_to(self._root)
             if any(part.startswith(".") for part in rel.parts):
                 continue
-            if path.is_file() and path.suffix.lower() in self._extensions:
+            # a dangling or looping symlink is listed too: it gets a row saying so, not silence
+            if (path.is_file() or path.is_symlink()) and path.suffix.lower() in self._extensions:
                 found.append(str(PurePosixPath(self._root.as_posix()) / rel.as_posix()))
         return sorted(found)
 

@@ -72,6 +72,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as err:
         raise MediaError(UNREADABLE, f"cannot open: {err}") from err
     with container:
+        if container.format.name.endswith("_pipe") or container.format.name == "image2":
+            raise MediaError(UNREADABLE, f"a still image ({container.format.name}), not a video")
         if not container.streams.video:
             kinds = ",".join(s.type for s in container.streams) or "none"
             raise MediaError(NO_VIDEO_STREAM, f"no video stream (streams: {kinds})")
