@@ -2,6 +2,8 @@
 
 from kedro.config import OmegaConfigLoader
 
+from omnihuman_pipeline.parameter_check import ParameterCheckHook
+
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
@@ -12,3 +14,4 @@ CONFIG_LOADER_ARGS = {
         "weights": ["weights*", "weights*/**"],
     },
 }
+HOOKS = (ParameterCheckHook(),)

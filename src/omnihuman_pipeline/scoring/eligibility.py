@@ -82,6 +82,15 @@ def assign_eligibility(clips: pd.DataFrame, rules: Mapping[str, Rules], *, base:
         A copy with `eligible_<name>` booleans and `reasons` (list of str, prefixed `<name>:`
         for sets other than `base`).
     """
+    if len(clips):
+        for name, rule_set in rules.items():
+            for column in rule_set:
+                if column not in clips.columns:
+                    import difflib
+
+                    close = difflib.get_close_matches(column, [str(c) for c in clips.columns], n=3, cutoff=0.5)
+                    raise KeyError(f"eligibility rule {name}.{column}: the clip table has no column {column!r} "
+                                   f"(closest: {', '.join(close) or 'none'}); fix eligibility.rules")
     out = clips.copy()
     records = out.to_dict("records")
     all_reasons: list[list[str]] = [[] for _ in records]
