@@ -50,3 +50,53 @@ def test_a_session_with_a_misspelled_param_stops_with_one_line():
     with KedroSession.create(project_path=REPO, env="tiny", runtime_params={"medai.write_clips": "all"}) as session:
         with pytest.raises(SystemExit, match=r"^error: unknown parameter: medai\.write_clips \(closest: media"):
             session.load_context()
+
+
+def test_training_before_features_names_the_pipeline_to_run_first(tmp_path, monkeypatch):
+    """The train pipeline on a project without clips and features stops with one line: run curate, then features."""
+    from kedro.io import DataCatalog
+
+    from omnihuman_pipeline.parameter_check import MissingInputsHook
+    from omnihuman_pipeline.pipelines.train.pipeline import create_pipeline
+
+    import shutil
+
+    shutil.copytree(REPO / "conf", tmp_path / "conf")  # a project folder without data
+    monkeypatch.chdir(tmp_path)
+    config = OmegaConfigLoader(str(tmp_path / "conf"), env="tiny", **CONFIG_LOADER_ARGS)
+    catalog = DataCatalog.from_config(config["catalog"])
+    with pytest.raises(SystemExit) as stop:
+        MissingInputsHook().before_pipeline_run({}, create_pipeline(), catalog)
+    message = str(stop.value)
+    assert message.startswith("error: this run reads what is not there yet:") and "\n" not in message
+    assert "clips (data/03_primary/clips.parquet): run `kedro run --pipeline=curate` first" in message
+    assert "features (data/04_feature/features.parquet): run `kedro run --pipeline=features` first" in message
+    assert "pretrained_t2v" not in message  # optional weights are not an input that must exist
+
+
+def test_unknown_env_and_pipeline_names_list_the_valid_ones():
+    """`kedro run --env=tinyy` and `--pipeline=curat` are one line each with the choices, before Kedro starts."""
+    from omnihuman_pipeline.cli import check_run_args
+
+    conf = REPO / "conf"
+    assert check_run_args("tiny", ["curate", "train"], conf) is None
+    env = check_run_args("tinyy", ["curate"], conf)
+    assert env.startswith("error: unknown --env 'tinyy'; profiles in") and "small, tiny" in env
+    pipe = check_run_args(None, ["curat"], conf)
+    assert pipe.startswith("error: unknown pipeline 'curat' (did you mean curate?); pipelines: __default__")
+
+
+def test_training_entry_refuses_an_unknown_stage_with_the_list(capsys):
+    """`python -m omnihuman_pipeline.training --stage stag2` lists the stages before loading any data."""
+    from omnihuman_pipeline.training.__main__ import main
+
+    with pytest.raises(SystemExit, match=r"unknown --stage 'stag2' in pipeline train; stages: stage1, stage2, stage3"):
+        main(["--stage", "stag2", "--env", "tiny", "--project", str(REPO)])
+
+
+def test_an_empty_raw_folder_is_one_line_saying_what_to_put_there(tmp_path):
+    """Curating an empty data/01_raw stops with what to do, not a KeyError in the merge."""
+    from omnihuman_pipeline.curation.run import run_curation
+
+    with pytest.raises(SystemExit, match="holds no video file .* make corpus"):
+        run_curation([], None, None, {})

@@ -15,6 +15,7 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
+LIFECYCLE = ("curate", "features", "train", "generate", "evaluate", "ablation_principle1", "ablation_principle2")
 OPEN_KEYS = ("overrides", "options", "weights", "backends", "storage_options", "credentials")
 RULE_PREFIX = "eligibility.rules."
 
@@ -85,3 +86,43 @@ class ParameterCheckHook:
             check_runtime_params(runtime, loader["parameters"])
         except UnknownParameterError as err:
             raise SystemExit(f"error: {err}") from None  # one line and exit status 1, not a traceback
+
+
+class MissingInputsHook:
+    """Kedro hook: a run whose stored inputs are missing stops with one line naming the pipeline that writes them
+    (``kedro run --pipeline=train`` before ``features`` used to end in a ``DatasetError`` traceback)."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        from kedro.io import MemoryDataset
+
+        missing = []
+        for name in sorted(pipeline.inputs()):
+            if name.startswith("params:") or name == "parameters" or name not in catalog:
+                continue
+            dataset = catalog.get(name)
+            if isinstance(dataset, MemoryDataset) or getattr(dataset, "optional", False):
+                continue
+            try:
+                present = catalog.exists(name)
+            except Exception:  # noqa: BLE001 - a dataset that cannot tell is left to Kedro
+                continue
+            if not present:
+                missing.append(name)
+        if not missing:
+            return
+        import importlib
+
+        writers, readers = {}, {}
+        for pipe_name in LIFECYCLE:  # a run registers only its own pipelines: build the others here
+            pipe = importlib.import_module(f"omnihuman_pipeline.pipelines.{pipe_name}.pipeline").create_pipeline()
+            for name in missing:
+                if name in pipe.all_outputs():
+                    writers.setdefault(name, pipe_name)
+                elif name in pipe.inputs():  # a store a pipeline fills in place (the feature shards)
+                    readers.setdefault(name, pipe_name)
+        writers = {**readers, **writers}
+        detail = "; ".join(
+            f"{n} ({getattr(catalog.get(n), '_filepath', '') or 'not stored'})"
+            + (f": run `kedro run --pipeline={writers[n]}` first" if n in writers else ": put it in place") for n in missing)
+        raise SystemExit(f"error: this run reads what is not there yet: {detail}")

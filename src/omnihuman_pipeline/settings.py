@@ -2,7 +2,7 @@
 
 from kedro.config import OmegaConfigLoader
 
-from omnihuman_pipeline.parameter_check import ParameterCheckHook
+from omnihuman_pipeline.parameter_check import MissingInputsHook, ParameterCheckHook
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
@@ -14,4 +14,4 @@ CONFIG_LOADER_ARGS = {
         "weights": ["weights*", "weights*/**"],
     },
 }
-HOOKS = (ParameterCheckHook(),)
+HOOKS = (ParameterCheckHook(), MissingInputsHook())

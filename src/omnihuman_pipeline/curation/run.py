@@ -103,6 +103,9 @@ def run_curation(paths: list[str], store: ResultShardStore, config: CurateConfig
     Returns:
         (videos table, clip scores table, summed per-stage seconds of the videos run now).
     """
+    if not paths:
+        raise SystemExit("error: the raw folder (data/01_raw) holds no video file (.mp4 .mov .mkv .webm .avi .m4v): "
+                         "put your videos there, or make the sample corpus with `make corpus`")
     removed = store.clean()
     if removed:
         logger.info("removed %d partial shard(s) left by an interrupted run", removed)

@@ -149,6 +149,8 @@ class PretrainedWeightsDataset(AbstractDataset[Path | None, None]):
           key: mmdit_t2v
     """
 
+    optional = True  # None is a valid load (no weights configured): a run does not need the file to exist
+
     def __init__(self, *, key: str, filepath: str | None = None, metadata: dict[str, Any] | None = None):
         self._key, self._filepath = key, filepath
         self.metadata = metadata

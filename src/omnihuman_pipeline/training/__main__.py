@@ -48,12 +48,21 @@ def main(argv: list[str] | None = None) -> int:
 
     project = Path(args.project).resolve()
     bootstrap_project(project)
+    from omnihuman_pipeline.cli import check_run_args
+
+    problem = check_run_args(args.env, [args.pipeline], project / "conf")
+    if problem:
+        raise SystemExit(problem)
+    # the stage name is checked before the session loads anything
+    stages = sorted({n.namespace for n in pipelines[args.pipeline].nodes
+                     if n.namespace and n.name.rsplit(".", 1)[-1].startswith("train_")})
+    if args.stage not in stages:
+        raise SystemExit(f"error: unknown --stage {args.stage!r} in pipeline {args.pipeline}; stages: {', '.join(stages)}")
     with KedroSession.create(project_path=project, env=args.env, runtime_params=_runtime_params(args.params)) as session:
         catalog = session.load_context().catalog
         nodes = pipelines[args.pipeline].only_nodes_with_namespaces([args.stage]).nodes
         if len(nodes) != 1:
-            names = sorted({n.namespace for n in pipelines[args.pipeline].nodes if n.namespace})
-            raise SystemExit(f"--stage {args.stage}: expected one node, found {len(nodes)}; stages: {names}")
+            raise SystemExit(f"error: --stage {args.stage}: expected one node, found {len(nodes)}; stages: {stages}")
         node = nodes[0]
         outputs = node.func(*[catalog.load(name) for name in node.inputs])
         if int(os.environ.get("RANK", 0)) == 0 and outputs[0] is not None:
