@@ -98,5 +98,5 @@ def test_an_empty_raw_folder_is_one_line_saying_what_to_put_there(tmp_path):
     """Curating an empty data/01_raw stops with what to do, not a KeyError in the merge."""
     from omnihuman_pipeline.curation.run import run_curation
 
-    with pytest.raises(SystemExit, match="holds no video file .* make corpus"):
+    with pytest.raises(SystemExit, match=r"holds no video file .* `make corpus`"):
         run_curation([], None, None, {})
