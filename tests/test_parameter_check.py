@@ -100,3 +100,16 @@ def test_an_empty_raw_folder_is_one_line_saying_what_to_put_there(tmp_path):
 
     with pytest.raises(SystemExit, match=r"holds no video file .* `make corpus`"):
         run_curation([], None, None, {})
+
+
+def test_a_real_backend_without_weights_stops_before_any_worker(tmp_path, monkeypatch):
+    """SyncNet configured without its file: one line naming the file and the setting, from the main process."""
+    from omnihuman_pipeline.curation.config import CurateConfig
+    from omnihuman_pipeline.curation.run import run_curation
+
+    monkeypatch.delenv("OMNIHUMAN_WEIGHTS_SYNCNET", raising=False)
+    monkeypatch.chdir(tmp_path)  # no conf/local/weights.yml here
+    config = CurateConfig.from_params({}, {}, {"sync": {"backend": "syncnet"}}, str(tmp_path / "clips"), 2.0)
+    with pytest.raises(SystemExit, match=r"^error: .*syncnet_v2\.model") as stop:
+        run_curation(["x.mp4"], None, config, {"name": "local", "workers": 2})
+    assert "\n" not in str(stop.value)

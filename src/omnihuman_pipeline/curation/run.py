@@ -106,6 +106,13 @@ def run_curation(paths: list[str], store: ResultShardStore, config: CurateConfig
     if not paths:
         raise SystemExit("error: the raw folder (data/01_raw) holds no video file (.mp4 .mov .mkv .webm .avi .m4v): "
                          "put your videos there, or make the sample corpus with `make corpus`")
+    from omnihuman_pipeline.scoring.registry import build_scorers, check_weights
+    from omnihuman_pipeline.weights import WeightsNotFoundError
+
+    try:
+        check_weights(build_scorers(config.scorers))  # here, once, not in every worker
+    except WeightsNotFoundError as err:
+        raise SystemExit(f"error: {err}") from None
     removed = store.clean()
     if removed:
         logger.info("removed %d partial shard(s) left by an interrupted run", removed)

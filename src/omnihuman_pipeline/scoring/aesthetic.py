@@ -290,6 +290,7 @@ class LaionAesthetic:
 
     signal: ClassVar[str] = "aesthetic"
     backend: ClassVar[str] = "laion"
+    weights: ClassVar[dict[str, str]] = {"laion_aesthetic": "head_path", "clip_vit_l14": "clip_path"}
 
     n_frames: int = 3
     head_path: str | None = None

@@ -502,6 +502,7 @@ class SyncNetSync:
 
     signal: ClassVar[str] = "sync"
     backend: ClassVar[str] = "syncnet"
+    weights: ClassVar[dict[str, str]] = {"syncnet": "weights_path"}
 
     weights_path: str | None = None
     device: str = "cpu"

@@ -395,6 +395,7 @@ class DWPose:
 
     signal: ClassVar[str] = "pose"
     backend: ClassVar[str] = "dwpose"
+    weights: ClassVar[dict[str, str]] = {"dwpose_det": "det_path", "dwpose_pose": "pose_path"}
 
     det_path: str | None = None
     pose_path: str | None = None

@@ -130,6 +130,20 @@ def build_scorers(config: dict[str, Any]) -> list[Scorer]:
     return scorers
 
 
+def check_weights(scorers: list[Scorer]) -> None:
+    """Resolve every real backend's weight files in this process, before any worker starts: a missing file is one
+    ``WeightsNotFoundError`` naming it, not the same message inside every worker's traceback.
+
+    A scorer declares ``weights = {weights key: field holding an explicit path}``.
+    """
+    from omnihuman_pipeline.weights import resolve
+
+    for scorer in scorers:
+        inner = getattr(scorer, "scorer", scorer)  # a GatedScorer wraps the scorer
+        for key, field in getattr(inner, "weights", {}).items():
+            resolve(key, getattr(inner, field, None))
+
+
 def setup_scorers(scorers: list[Scorer]) -> list[Scorer]:
     """Load every scorer's models (once per worker); returns the same list."""
     for scorer in scorers:

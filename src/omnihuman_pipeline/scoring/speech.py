@@ -246,6 +246,7 @@ class OpenAIWhisperSpeech:
 
     signal: ClassVar[str] = "speech"
     backend: ClassVar[str] = "whisper"
+    weights: ClassVar[dict[str, str]] = {"whisper": "weights_path"}
 
     weights_path: str | None = None
     device: str = "cpu"
