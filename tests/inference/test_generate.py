@@ -114,6 +114,8 @@ def test_run_jobs_records_a_failed_job_and_runs_the_rest(media_dir, model_dirs, 
     table = run_jobs(jobs, FAST)
     assert table["status"].tolist() == ["failed", "ok"] and "not found" in table.loc[0, "error"]
     assert table.loc[1, "frames"] == 5
+    with pytest.raises(SystemExit, match=r"generate wrote 0 of 1 jobs \(bad: .*not found.*\)"):
+        run_jobs(jobs[:1], FAST)
 
 
 def test_cli_writes_the_video_and_reports_bad_input(media_dir, model_dirs, tmp_path, capsys):

@@ -120,7 +120,7 @@ class VideoTask:
         timings: dict[str, float] = {}
         t = time.perf_counter()
         try:
-            info = probe(job.path)
+            info = probe(job.path, video_only=True)
         except errors.MediaError as err:
             return VideoResult(video_row(job, None, err.status, str(err)))
         timings["probe"] = time.perf_counter() - t

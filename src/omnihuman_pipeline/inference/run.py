@@ -543,6 +543,10 @@ def run_jobs(jobs: list[GenerationJob], settings: GenerateSettings,
     failed = table.loc[table["status"] != "ok", "job"].tolist()
     logger.info("generate: %d/%d jobs written%s", len(table) - len(failed), len(table),
                 f" (failed: {', '.join(failed)})" if failed else "")
+    if len(table) and len(failed) == len(table):  # nothing was made: the run fails, with every reason
+        reasons = "; ".join(f"{r.job}: {r.error}" for r in table.itertuples())
+        raise SystemExit(f"error: generate wrote 0 of {len(table)} jobs ({reasons}). Jobs name files under data/01_raw "
+                         "and model folders under data/06_models: fix generate_jobs in parameters_generate.yml")
     return table
 
 

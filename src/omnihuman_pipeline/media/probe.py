@@ -56,8 +56,13 @@ def display_rotation(frame_rotation: float | int) -> int:
     return int(round(-float(frame_rotation))) % 360
 
 
-def probe(path: str | os.PathLike) -> VideoInfo:
+def probe(path: str | os.PathLike, *, video_only: bool = False) -> VideoInfo:
     """Read a file's container facts; decode one frame to learn its rotation and prove it decodes.
+
+    Args:
+        path: the file.
+        video_only: a still image (PNG, JPEG, ... under any extension) is `unreadable` (the raw-video scan);
+            False reads it as a one-frame video (reference images).
 
     Raises:
         MediaError: with status `empty`, `unreadable` or `no_video_stream`.
@@ -72,7 +77,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as err:
         raise MediaError(UNREADABLE, f"cannot open: {err}") from err
     with container:
-        if container.format.name.endswith("_pipe") or container.format.name == "image2":
+        if video_only and (container.format.name.endswith("_pipe") or container.format.name == "image2"):
             raise MediaError(UNREADABLE, f"a still image ({container.format.name}), not a video")
         if not container.streams.video:
             kinds = ",".join(s.type for s in container.streams) or "none"
