@@ -54,12 +54,12 @@ def test_a_session_with_a_misspelled_param_stops_with_one_line():
 
 def test_training_before_features_names_the_pipeline_to_run_first(tmp_path, monkeypatch):
     """The train pipeline on a project without clips and features stops with one line: run curate, then features."""
+    import shutil
+
     from kedro.io import DataCatalog
 
     from omnihuman_pipeline.parameter_check import MissingInputsHook
     from omnihuman_pipeline.pipelines.train.pipeline import create_pipeline
-
-    import shutil
 
     shutil.copytree(REPO / "conf", tmp_path / "conf")  # a project folder without data
     monkeypatch.chdir(tmp_path)
