@@ -1,7 +1,9 @@
 """Where the lifecycle's results are, with a line on each: ``python -m omnihuman_pipeline.results [project]``.
 
 Reads only the files the pipelines wrote (paths as the catalog declares them); a missing one is listed
-as not written yet, with the command that writes it.
+as not written yet, with the command that writes it. A result older than what it was made from (new raw
+videos after the clip table, a clip table newer than the features, a stage retrained after the next one, ...)
+is marked ``STALE`` with the command that brings it up to date.
 """
 
 from __future__ import annotations
@@ -23,36 +25,80 @@ def _losses(report: dict[str, Any] | None) -> str:
     return ", ".join(f"{k.removeprefix('loss_')} {v:.3f}" for k, v in losses.items() if k != "loss")
 
 
+def _mtime(path: Path) -> float:
+    """Newest modification time of a file, or of a folder and everything under it (0 when missing).
+
+    Folders count too: adding or removing a file changes its folder's time even when a copy keeps the
+    file's own (``cp -p``, ``mv``)."""
+    if not path.exists():
+        return 0.0
+    if path.is_file():
+        return path.stat().st_mtime
+    return max([path.stat().st_mtime, *(p.lstat().st_mtime for p in path.rglob("*"))])
+
+
+def _stale(data: Path, output: str, inputs: tuple[str, ...], command: str) -> str:
+    """`` STALE (older than <input>; <command>)`` when ``output`` is older than one of ``inputs``, else ``""``."""
+    made = _mtime(data / output)
+    newer = [i for i in inputs if made and _mtime(data / i) > made]
+    return f"  STALE: older than data/{newer[0]}; run {command}" if newer else ""
+
+
+# each result, what it is made from and the command that remakes it
+LINEAGE = {
+    "03_primary/clips.parquet": (("01_raw",), "kedro run --pipeline=curate"),
+    "04_feature/features.parquet": (("03_primary/clips.parquet",), "kedro run --pipeline=features"),
+    "06_models/stage1/model.safetensors": (("04_feature/features.parquet",), "kedro run --pipeline=train"),
+    "06_models/stage2/model.safetensors": (("06_models/stage1/model.safetensors",), "kedro run --pipeline=train"),
+    "06_models/stage3/model.safetensors": (("06_models/stage2/model.safetensors",), "kedro run --pipeline=train"),
+    "07_model_output/videos": (("06_models/stage3/model.safetensors",), "kedro run --pipeline=generate"),
+    "08_reporting/eval_table.md": (("06_models/stage3/model.safetensors",), "kedro run --pipeline=evaluate"),
+    "08_reporting/ablation_principle1.md": (("06_models/stage1/model.safetensors",),
+                                            "kedro run --pipeline=ablation_principle1"),
+    "08_reporting/ablation_principle2.md": (("06_models/stage1/model.safetensors",),
+                                            "kedro run --pipeline=ablation_principle2"),
+}
+
+
 def result_lines(root: Path) -> list[str]:
     """One or two lines per result: path, then what it holds (or the command that makes it)."""
     data = root / "data"
+
+    def stale(output: str) -> str:
+        inputs, command = LINEAGE[output]
+        return _stale(data, output, inputs, command)
+
     lines = []
     summary = _json(data / "08_reporting/curate_summary.json")
     if summary:
         c = summary["clips"]
         counts = ", ".join(f"{k} {v['count']}" for k, v in c.items() if isinstance(v, dict))
         lines.append(f"  clip table    data/03_primary/clips.parquet: {c['count']} clips ({counts}); "
-                     "funnel in data/08_reporting/curate_funnel.png")
+                     "funnel in data/08_reporting/curate_funnel.png" + stale("03_primary/clips.parquet"))
     else:
         lines.append("  clip table    not written yet: kedro run --pipeline=curate")
     features = _json(data / "08_reporting/features_summary.json")
-    lines.append(f"  features      data/04_feature/: {features['ok']} clips cached" if features
+    lines.append(f"  features      data/04_feature/: {features['ok']} clips cached"
+                 + stale("04_feature/features.parquet") if features
                  else "  features      not written yet: kedro run --pipeline=features")
     for stage in STAGES:
         report = _json(data / "06_models" / stage / "report.json")
         lines.append(f"  checkpoint    data/06_models/{stage}/ (model.safetensors, last.ckpt): {report['steps']} steps, "
-                     f"validation loss {_losses(report)}" if report
+                     f"validation loss {_losses(report)}" + stale(f"06_models/{stage}/model.safetensors") if report
                      else f"  checkpoint    data/06_models/{stage}/ not trained yet: kedro run --pipeline=train")
     videos = sorted((data / "07_model_output/videos").glob("*.mp4"))
     lines.append(f"  generated     {videos[0].relative_to(root)}" + (f" (+{len(videos) - 1} more)" if len(videos) > 1
-                                                                     else "") if videos
+                                                                     else "") + stale("07_model_output/videos")
+                 if videos
                  else "  generated     no video yet: kedro run --pipeline=generate")
     table = data / "08_reporting/eval_table.md"
-    lines.append("  evaluation    data/08_reporting/eval_table.md (+ eval_metrics.json, eval_strips.png)" if table.is_file()
+    lines.append("  evaluation    data/08_reporting/eval_table.md (+ eval_metrics.json, eval_strips.png)"
+                 + stale("08_reporting/eval_table.md") if table.is_file()
                  else "  evaluation    not written yet: kedro run --pipeline=evaluate")
     for n in (1, 2):
         name = f"ablation_principle{n}"
-        lines.append(f"  ablation      data/08_reporting/{name}.md (+ .json, .png)" if (data / f"08_reporting/{name}.md").is_file()
+        lines.append(f"  ablation      data/08_reporting/{name}.md (+ .json, .png)" + stale(f"08_reporting/{name}.md")
+                     if (data / f"08_reporting/{name}.md").is_file()
                      else f"  ablation      not written yet: kedro run --pipeline={name}")
     lines.append("  notebooks     notebooks/curation_report.ipynb, notebooks/ablation_report.ipynb (read the catalog)")
     return lines

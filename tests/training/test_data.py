@@ -218,3 +218,17 @@ def test_a_clip_with_damaged_tensor_bytes_is_skipped_and_counted_in_training(cac
     batches = list(dm.train_dataloader())
     assert batches and victim.clip_id not in {c for b in batches for c in b["clip_id"]}
     assert victim.clip_id in {c for b in batches for c in b.get("skipped", [])}
+
+
+def test_features_behind_the_clip_table_are_counted():
+    """New eligible clips, removed clips and changed eligibility are each counted; a current cache counts none."""
+    import pandas as pd
+
+    from omnihuman_pipeline.training.data import stale_features
+
+    index = pd.DataFrame({"clip_id": ["a", "b", "c"], "eligible_T": [True] * 3, "eligible_A": [True, False, False],
+                          "eligible_P": [False] * 3})
+    assert stale_features(index, index.copy()) == {"missing": 0, "gone": 0, "changed": 0}
+    clips = pd.DataFrame({"clip_id": ["a", "b", "d", "e"], "eligible_T": [True, True, True, False],
+                          "eligible_A": [False, False, False, False], "eligible_P": [False] * 4})
+    assert stale_features(index, clips) == {"missing": 1, "gone": 1, "changed": 1}

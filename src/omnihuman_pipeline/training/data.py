@@ -624,6 +624,28 @@ def check_features(index: pd.DataFrame, conditions: tuple[str, ...], clips: pd.D
     return clip_refs(index)
 
 
+def stale_features(index: pd.DataFrame, clips: pd.DataFrame | None) -> dict[str, int]:
+    """How far the features index is behind the clip table (all zero when it is current).
+
+    Returns:
+        ``missing``: T-eligible clips with no features row; ``gone``: cached clips the table no longer has;
+        ``changed``: clips whose T/A/P eligibility differs between the two.
+    """
+    if clips is None or "clip_id" not in clips or index is None or "clip_id" not in index:
+        return {}
+    table = clips.set_index("clip_id")
+    cached = index.set_index("clip_id")
+    eligible = set(table.index[table["eligible_T"].astype(bool)]) if "eligible_T" in table else set()
+    common = cached.index.intersection(table.index)
+    flags = [c for c in ("eligible_T", "eligible_A", "eligible_P") if c in table and c in cached]
+    changed = 0
+    if flags and len(common):
+        now, then = table.loc[common, flags].astype(bool).to_numpy(), cached.loc[common, flags].astype(bool).to_numpy()
+        changed = int((now != then).any(axis=1).sum())
+    return {"missing": len(eligible - set(cached.index)), "gone": len(set(cached.index) - set(table.index)),
+            "changed": changed}
+
+
 def check_pools(pools: dict[tuple[int, int, int], Pool], train: list[ClipRef], conditions: tuple[str, ...],
                 clips: pd.DataFrame | None) -> None:
     """Every condition the stage trains has eligible training clips, else name the count and the curate rules."""

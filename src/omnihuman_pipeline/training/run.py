@@ -46,6 +46,7 @@ from omnihuman_pipeline.training.data import (
     TrainingDataError,
     audio_shape,
     num_motion_latents,
+    stale_features,
 )
 from omnihuman_pipeline.training.ema import EMA
 from omnihuman_pipeline.training.module import TASKS, NonFiniteLossError, OmniHumanModule, warmup_lambda
@@ -347,6 +348,11 @@ def train_stage(index: pd.DataFrame, store: FeatureStore, run: RunFolder, init: 
     backends = feature_backends(index)
     fingerprint = run_fingerprint(settings, spec, index, init)
 
+    stale = stale_features(index, clips)
+    if any(stale.values()):
+        logger.warning("%s: the features are older than the clip table (%d eligible clips without features, %d "
+                       "cached clips gone, %d with other eligibility): run `kedro run --pipeline=features` to "
+                       "train on the current clips", name, stale["missing"], stale["gone"], stale["changed"])
     L.seed_everything(settings.data.seed, workers=True, verbose=False)
     net = OmniHumanTransformer(config, backend=settings.model.attention_backend)
     if isinstance(init, ModelFolder):
@@ -404,7 +410,7 @@ def train_stage(index: pd.DataFrame, store: FeatureStore, run: RunFolder, init: 
         "train_loss_recent": module.recent_losses(), "handoff": handoff["summary"],
         "model": {"preset": settings.model.preset, "parameters": sum(p.numel() for p in net.parameters())},
         "precision": resolve_precision(settings), "wall_s": round(time.perf_counter() - t0, 2),
-        "fingerprint": fingerprint,
+        "fingerprint": fingerprint, "stale_features": stale,
     }
     if not trainer.is_global_zero:
         return StageOutcome(None, report)

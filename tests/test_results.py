@@ -1,0 +1,37 @@
+"""`python -m omnihuman_pipeline.results`: every result listed, and the ones older than their inputs marked."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from omnihuman_pipeline.results import result_lines
+
+
+def _write(path, text="x", mtime=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+
+
+def test_results_mark_what_is_older_than_its_inputs(tmp_path):
+    """New raw videos make the clip table stale, and the features too once the clip table is rewritten."""
+    data = tmp_path / "data"
+    summary = {"clips": {"count": 2, "T": {"count": 1}}}
+    _write(data / "01_raw/a.mp4", mtime=1_000)
+    _write(data / "03_primary/clips.parquet", mtime=2_000)
+    _write(data / "08_reporting/curate_summary.json", json.dumps(summary))
+    _write(data / "04_feature/features.parquet", mtime=3_000)
+    _write(data / "08_reporting/features_summary.json", json.dumps({"ok": 1}))
+    os.utime(data / "01_raw", (1_000, 1_000))
+    lines = "\n".join(result_lines(tmp_path))
+    assert "STALE" not in lines and "not trained yet: kedro run --pipeline=train" in lines
+    _write(data / "01_raw/mine/own.mov")  # the user's own video, now
+    lines = result_lines(tmp_path)
+    clip_line = next(line for line in lines if "clip table" in line)
+    assert "STALE: older than data/01_raw; run kedro run --pipeline=curate" in clip_line
+    assert "STALE" not in next(line for line in lines if "features" in line)
+    _write(data / "03_primary/clips.parquet")  # curated again: now the features are behind
+    assert "STALE: older than data/03_primary/clips.parquet; run kedro run --pipeline=features" in next(
+        line for line in result_lines(tmp_path) if "features" in line)
