@@ -71,6 +71,7 @@ def test_training_before_features_names_the_pipeline_to_run_first(tmp_path, monk
     assert message.startswith("error: this run reads what is not there yet:") and "\n" not in message
     assert "clips (data/03_primary/clips.parquet): run `kedro run --pipeline=curate` first" in message
     assert "features (data/04_feature/features.parquet): run `kedro run --pipeline=features` first" in message
+    assert "feature_store" not in message  # stores a pipeline fills in place may be absent
     assert "pretrained_t2v" not in message  # optional weights are not an input that must exist
 
 
@@ -113,3 +114,19 @@ def test_a_real_backend_without_weights_stops_before_any_worker(tmp_path, monkey
     with pytest.raises(SystemExit, match=r"^error: .*syncnet_v2\.model") as stop:
         run_curation(["x.mp4"], None, config, {"name": "local", "workers": 2})
     assert "\n" not in str(stop.value)
+
+
+def test_a_fresh_project_with_raw_videos_may_curate(tmp_path, monkeypatch):
+    """Curate's own stores and folders do not exist before its first run: the input check lets it start."""
+    import shutil
+
+    from kedro.io import DataCatalog
+
+    from omnihuman_pipeline.parameter_check import MissingInputsHook
+    from omnihuman_pipeline.pipelines.curate.pipeline import create_pipeline
+
+    shutil.copytree(REPO / "conf", tmp_path / "conf")
+    (tmp_path / "data/01_raw").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    catalog = DataCatalog.from_config(OmegaConfigLoader(str(tmp_path / "conf"), env="tiny", **CONFIG_LOADER_ARGS)["catalog"])
+    MissingInputsHook().before_pipeline_run({}, create_pipeline(), catalog)

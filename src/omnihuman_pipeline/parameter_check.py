@@ -101,7 +101,7 @@ class MissingInputsHook:
             if name.startswith("params:") or name == "parameters" or name not in catalog:
                 continue
             dataset = catalog.get(name)
-            if isinstance(dataset, MemoryDataset) or getattr(dataset, "optional", False):
+            if isinstance(dataset, MemoryDataset) or getattr(dataset, "may_be_absent", False):
                 continue
             try:
                 present = catalog.exists(name)

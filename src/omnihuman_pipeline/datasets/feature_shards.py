@@ -32,6 +32,8 @@ class FeatureShardsDataset(AbstractDataset[FeatureStore, None]):
         [1.0, 1.0]
     """
 
+    may_be_absent = True  # a store or folder the pipeline that uses it creates and fills in place
+
     def __init__(self, *, filepath: str, credentials: dict[str, Any] | None = None,
                  fs_args: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None):
         protocol, path = get_protocol_and_path(filepath)

@@ -61,6 +61,8 @@ class LocalFolderDataset(AbstractDataset[LocalFolder, None]):
         ['a.mp4']
     """
 
+    may_be_absent = True  # a store or folder the pipeline that uses it creates and fills in place
+
     def __init__(self, *, filepath: str, create: bool = False, metadata: dict[str, Any] | None = None):
         protocol, path = get_protocol_and_path(filepath)
         if protocol not in ("file", ""):

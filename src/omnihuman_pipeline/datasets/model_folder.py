@@ -117,6 +117,8 @@ class RunFolderDataset(AbstractDataset[RunFolder, None]):
           log_dir: data/08_reporting/train/{stage}
     """
 
+    may_be_absent = True  # a store or folder the pipeline that uses it creates and fills in place
+
     def __init__(self, *, filepath: str, log_dir: str, metadata: dict[str, Any] | None = None):
         self._path = _local_path(filepath, type(self).__name__)
         self._log_dir = _local_path(log_dir, type(self).__name__)
@@ -149,7 +151,7 @@ class PretrainedWeightsDataset(AbstractDataset[Path | None, None]):
           key: mmdit_t2v
     """
 
-    optional = True  # None is a valid load (no weights configured): a run does not need the file to exist
+    may_be_absent = True  # None is a valid load (no weights configured): a run does not need the file to exist
 
     def __init__(self, *, key: str, filepath: str | None = None, metadata: dict[str, Any] | None = None):
         self._key, self._filepath = key, filepath

@@ -110,6 +110,8 @@ class ResultShardsDataset(AbstractDataset[ResultShardStore, None]):
         {'status': 'ok'}
     """
 
+    may_be_absent = True  # a store or folder the pipeline that uses it creates and fills in place
+
     def __init__(self, *, filepath: str, media_dir: str | None = None, credentials: dict[str, Any] | None = None,
                  fs_args: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None):
         protocol, path = get_protocol_and_path(filepath)
