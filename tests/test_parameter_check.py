@@ -36,9 +36,13 @@ def test_defined_keys_and_open_mappings_pass(tiny_params):
 
 def test_a_rule_on_an_unknown_column_names_the_closest_columns():
     """`eligibility.rules.T.motoin.min` is an error naming `motion`, not every clip rejected with `motoin:missing`."""
-    clips = pd.DataFrame({"motion": [0.5], "motion_jitter": [0.1]})
+    clips = pd.DataFrame({"motion": [0.5], "motion_jitter": [0.1], "motion_backend": ["farneback"],
+                          "sync_backend": ["mouth_envelope"], "sync_error": ["no_audio"]})
     with pytest.raises(KeyError, match=r"rule T\.motoin: the clip table has no column 'motoin' \(closest: motion"):
         assign_eligibility(clips, {"T": {"motoin": {"min": 0.01}}}, base="T")
+    # a scorer that produced no value column on this corpus (no audio anywhere) is not a typo
+    out = assign_eligibility(clips, {"T": {"motion": {"min": 0.1}}, "A": {"sync_offset": {"abs_max": 3}}}, base="T")
+    assert out.loc[0, "reasons"] == ["A:sync:no_audio"] and not out.loc[0, "eligible_A"]
 
 
 def test_a_session_with_a_misspelled_param_stops_with_one_line():

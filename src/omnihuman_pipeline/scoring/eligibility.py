@@ -83,9 +83,12 @@ def assign_eligibility(clips: pd.DataFrame, rules: Mapping[str, Rules], *, base:
         for sets other than `base`).
     """
     if len(clips):
+        # a column a scorer did not produce on this corpus (no clip had audio, say) is fine: its signal is known
+        # (`<signal>_backend`) and the rule fails with the scorer's reason; an unknown name is a typo
+        signals = {str(c)[: -len("_backend")] for c in clips.columns if str(c).endswith("_backend")}
         for name, rule_set in rules.items():
             for column in rule_set:
-                if column not in clips.columns:
+                if column not in clips.columns and column.split("_", 1)[0] not in signals:
                     import difflib
 
                     close = difflib.get_close_matches(column, [str(c) for c in clips.columns], n=3, cutoff=0.5)
