@@ -88,6 +88,14 @@ class ParameterCheckHook:
             raise SystemExit(f"error: {err}") from None  # one line and exit status 1, not a traceback
 
 
+def _where(dataset: Any) -> str:
+    try:
+        described = dataset._describe()  # every Kedro dataset's own summary, with its filepath
+    except Exception:  # noqa: BLE001 - only used for the message
+        described = {}
+    return str(described.get("filepath") or described.get("path") or getattr(dataset, "_filepath", "") or "?")
+
+
 class MissingInputsHook:
     """Kedro hook: a run whose stored inputs are missing stops with one line naming the pipeline that writes them
     (``kedro run --pipeline=train`` before ``features`` used to end in a ``DatasetError`` traceback)."""
@@ -123,6 +131,6 @@ class MissingInputsHook:
                     readers.setdefault(name, pipe_name)
         writers = {**readers, **writers}
         detail = "; ".join(
-            f"{n} ({getattr(catalog.get(n), '_filepath', '') or 'not stored'})"
+            f"{n} ({_where(catalog.get(n))})"
             + (f": run `kedro run --pipeline={writers[n]}` first" if n in writers else ": put it in place") for n in missing)
         raise SystemExit(f"error: this run reads what is not there yet: {detail}")
