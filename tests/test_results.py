@@ -35,3 +35,19 @@ def test_results_mark_what_is_older_than_its_inputs(tmp_path):
     _write(data / "03_primary/clips.parquet")  # curated again: now the features are behind
     assert "STALE: older than data/03_primary/clips.parquet; run kedro run --pipeline=features" in next(
         line for line in result_lines(tmp_path) if "features" in line)
+
+
+def test_headline_holds_the_numbers_that_compare_experiments(tmp_path):
+    """T/A/P counts, each stage's validation loss and the evaluation's values per method, nothing else."""
+    from omnihuman_pipeline.results import headline, main
+
+    data = tmp_path / "data"
+    _write(data / "08_reporting/curate_summary.json", json.dumps(
+        {"clips": {"count": 9, "T": {"count": 7}, "A": {"count": 3}, "P": {"count": 5}}}))
+    _write(data / "06_models/stage1/report.json", json.dumps({"val_loss": {"loss": 0.51234, "loss_text": 0.5}}))
+    _write(data / "08_reporting/eval_summary.json", json.dumps(
+        {"validation": {"Ref Img": {"brisque": 21.0}, "stage3": {"brisque": 30.5, "sync_conf": float("nan")}}}))
+    assert headline(tmp_path) == {"clips": {"T": 7, "A": 3, "P": 5}, "val_loss": {"stage1": 0.5123},
+                                  "eval": {"stage3.brisque": 30.5}}
+    assert main(["--headline", "data/08_reporting/headline.json", str(tmp_path)]) == 0
+    assert json.loads((data / "08_reporting/headline.json").read_text())["clips"]["T"] == 7

@@ -104,8 +104,42 @@ def result_lines(root: Path) -> list[str]:
     return lines
 
 
+HEADLINE_FILE = "data/08_reporting/headline.json"
+
+
+def headline(root: Path) -> dict[str, Any]:
+    """The few numbers that compare experiments (``dvc exp show --only-changed`` at a terminal's width).
+
+    Returns:
+        ``{"clips": {"T", "A", "P"}, "val_loss": {"stage1", "stage2", "stage3"}, "eval": {"<method>.<metric>"}}``;
+        what is not written yet is left out.
+    """
+    data = root / "data"
+    out: dict[str, Any] = {}
+    summary = _json(data / "08_reporting/curate_summary.json")
+    if summary:
+        out["clips"] = {k: summary["clips"][k]["count"] for k in ("T", "A", "P") if k in summary["clips"]}
+    losses = {stage: round(float(r["val_loss"]["loss"]), 4) for stage in STAGES
+              if (r := _json(data / "06_models" / stage / "report.json")) and "loss" in (r.get("val_loss") or {})}
+    if losses:
+        out["val_loss"] = losses
+    evaluation = (_json(data / "08_reporting/eval_summary.json") or {}).get("validation") or {}
+    values = {f"{method}.{metric}": round(float(v), 4) for method, metrics in evaluation.items()
+              if method != "Ref Img" for metric, v in metrics.items() if v == v}
+    if values:
+        out["eval"] = values
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    root = Path((argv or sys.argv[1:] or ["."])[0]).resolve()
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["--headline"]:  # the DVC stage that writes the compact metrics file
+        root = Path(args[2] if len(args) > 2 else ".").resolve()
+        target = root / (args[1] if len(args) > 1 else HEADLINE_FILE)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(headline(root), indent=1) + "\n")
+        return 0
+    root = Path((args or ["."])[0]).resolve()
     print("Results:\n" + "\n".join(result_lines(root)))
     return 0
 

@@ -40,7 +40,7 @@ def _dvc(project: Path, *args: str, timeout: float = 600) -> subprocess.Complete
 
 
 STAGES = ["curate", "features", "train_stage1", "train_stage2", "train_stage3", "generate", "evaluate",
-          "ablation_principle1", "ablation_principle2"]
+          "ablation_principle1", "ablation_principle2", "headline"]
 # what the generate jobs, evaluation and training need: talking heads (A), a two-person clip (speaker job), a
 # multi-scene and a hands video (P), no-person and broken files (rejected with reasons)
 CORPUS = ["talking/synced_0.mp4", "talking/audio_early_3.mp4", "talking/audio_late_3.mp4", "talking/two_person.mp4",
@@ -101,12 +101,15 @@ def test_whole_lifecycle_under_dvc_repro(tmp_path, tiny_corpus, monkeypatch):
 
     # the pose ratio is read by stage 3 (and so generate and evaluate) and by the Principle 2 ablation only
     exp = _dvc(project, "exp", "run", "-S", "conf/base/parameters_train.yml:train.ratios.pose=0.3").stdout
-    assert sorted(ran_stages(exp)) == ["ablation_principle2", "evaluate", "generate", "train_stage3"], exp[-2000:]
+    assert sorted(ran_stages(exp)) == ["ablation_principle2", "evaluate", "generate", "headline", "train_stage3"], \
+        exp[-2000:]
     [experiment] = [e for r in json.loads(_dvc(project, "exp", "show", "--json").stdout)
                     for e in r.get("experiments") or []]
     data = experiment["revs"][0]["data"]
     assert data["params"]["conf/base/parameters_train.yml"]["data"]["train"]["ratios"]["pose"] == 0.3
     assert {"data/06_models/stage3/report.json", "data/08_reporting/eval_summary.json"} <= set(data["metrics"])
+    head = data["metrics"]["data/08_reporting/headline.json"]["data"]  # the experiment row carries values
+    assert head["clips"]["T"] == 7 and isinstance(head["val_loss"]["stage3"], float) and head["eval"]
 
     monkeypatch.setenv("OMNIHUMAN_PROJECT", str(project))
     monkeypatch.setenv("KEDRO_ENV", "tiny")
