@@ -134,3 +134,12 @@ def test_a_fresh_project_with_raw_videos_may_curate(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     catalog = DataCatalog.from_config(OmegaConfigLoader(str(tmp_path / "conf"), env="tiny", **CONFIG_LOADER_ARGS)["catalog"])
     MissingInputsHook().before_pipeline_run({}, create_pipeline(), catalog)
+
+
+def test_the_funnel_counts_what_removed_clips_primary_causes_first():
+    """T reasons over all clips come first; A/P reasons only count on clips T kept."""
+    from omnihuman_pipeline.scoring.eligibility import primary_reason_counts
+
+    clips = pd.DataFrame({"eligible_T": [False, False, True], "eligible_A": [False, False, False],
+                          "reasons": [["motion<0.15", "A:no_audio"], ["person<0.5", "A:no_audio"], ["A:sync_conf<2.5"]]})
+    assert list(primary_reason_counts(clips).items()) == [("motion<0.15", 1), ("person<0.5", 1), ("A:sync_conf<2.5", 1)]

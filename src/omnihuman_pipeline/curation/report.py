@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 
 from omnihuman_pipeline.media.errors import USABLE
-from omnihuman_pipeline.scoring.eligibility import reason_counts
+from omnihuman_pipeline.scoring.eligibility import primary_reason_counts, reason_counts
 
 SECONDS_PER_HOUR = 3600.0
 
@@ -55,6 +55,7 @@ def summarize(videos: pd.DataFrame, clips: pd.DataFrame, timings: dict[str, floa
             "share_of_hours": round(float(clip_s[mask].sum() / clip_s.sum()), 4) if clip_s.sum() else 0.0,
         }
     summary["rejections"] = reason_counts(clips["reasons"]) if "reasons" in clips else {}
+    summary["rejections_primary"] = primary_reason_counts(clips) if "reasons" in clips else {}
     if timings:
         summary["timings_s"] = {k: round(v, 3) for k, v in sorted(timings.items())}
     return summary
@@ -76,12 +77,13 @@ def funnel_figure(summary: dict[str, Any], classes: tuple[str, ...] = ("T",)):
     ax.set_xlabel("minutes of video")
     ax.set_title("curation funnel")
     ax.margins(x=0.25)
-    top = list(summary.get("rejections", {}).items())[:8]
+    # what removed clips: the T filters first, then A/P rules on the clips T kept
+    top = list((summary.get("rejections_primary") or summary.get("rejections", {})).items())[:8]
     if top:
         names, counts = zip(*top, strict=True)
         ax_r.barh(list(names)[::-1], list(counts)[::-1], color="#C44E52")
         ax_r.set_xlabel("clips rejected")
-        ax_r.set_title("top rejection reasons")
+        ax_r.set_title("rejection reasons (T filters, then A/P on T clips)")
     else:
         ax_r.axis("off")
     fig.tight_layout()

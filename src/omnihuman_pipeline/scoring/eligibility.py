@@ -142,3 +142,26 @@ def reason_counts(reasons: pd.Series) -> dict[str, int]:
         for reason in reason_list:
             counts[reason] = counts.get(reason, 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def primary_reason_counts(clips: pd.DataFrame, base: str = "T") -> dict[str, int]:
+    """The reasons that actually removed clips: ``base`` reasons over every clip first, then a derived class's
+    (``A:...``) only over the clips ``base`` kept (a clip T rejected fails A's rules too, but not because of them).
+    Each part most frequent first."""
+    kept = clips[f"eligible_{base}"].astype(bool).tolist() if f"eligible_{base}" in clips else [True] * len(clips)
+    prefixes = tuple(f"{str(c)[len('eligible_'):]}:" for c in clips.columns
+                     if str(c).startswith("eligible_") and str(c) != f"eligible_{base}")
+    primary: dict[str, int] = {}
+    derived: dict[str, int] = {}
+    for reasons, in_base in zip(clips["reasons"], kept, strict=True):
+        for reason in reasons:
+            if prefixes and reason.startswith(prefixes):
+                if in_base:
+                    derived[reason] = derived.get(reason, 0) + 1
+            else:
+                primary[reason] = primary.get(reason, 0) + 1
+
+    def ordered(d: dict[str, int]) -> dict[str, int]:
+        return dict(sorted(d.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    return {**ordered(primary), **ordered(derived)}
