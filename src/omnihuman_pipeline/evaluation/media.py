@@ -110,15 +110,16 @@ class FileVideoItem:
         bucket: the size both are decoded at.
         n_frames: frames compared.
         audio: the driving audio (mono float32 at ``sample_rate``), or None.
+        reference: the reference image generation was given (RGB uint8 [H, W, 3]), or None.
     """
 
     sample_rate = AUDIO_SR
 
     def __init__(self, video_id: str, generated: str, real: str | ClipSpan, bucket: Bucket, n_frames: int,
-                 audio: np.ndarray | None):
+                 audio: np.ndarray | None, reference: np.ndarray | None = None):
         self.video_id, self._generated, self._real = video_id, generated, real
         self._bucket, self._n = bucket, n_frames
-        self.audio = audio
+        self.audio, self.reference = audio, reference
         self.fps = float(bucket.fps)
 
     @property

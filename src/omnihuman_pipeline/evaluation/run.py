@@ -350,7 +350,8 @@ def evaluate_row(model: str, checkpoint, test_set: TestSet, drive: str, real: Ma
                 row.update({k: made[k] for k in GENERATED_COLUMNS if k in made and k not in keys and k != "status"})
                 row["output"] = _table_path(made["output"])
                 items.append(FileVideoItem(video.video_id, made["output"], video.source, bucket,
-                                           real[video.video_id].n_frames, real[video.video_id].audio))
+                                           real[video.video_id].n_frames, real[video.video_id].audio,
+                                           real[video.video_id].reference))
             except (GenerationError, WeightsNotFoundError) as err:
                 reason = f"generation: {err}"
         if reason is not None:

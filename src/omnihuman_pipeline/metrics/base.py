@@ -67,6 +67,7 @@ class VideoItem:
         audio: float32 mono samples in [-1, 1] driving the video, or None.
         sample_rate: audio rate, Hz.
         fps: frame rate of both videos, Hz.
+        reference: the reference image generation was given, uint8 RGB [H, W, 3], or None.
     """
 
     video_id: str
@@ -75,6 +76,7 @@ class VideoItem:
     audio: np.ndarray | None = None
     sample_rate: int = 16_000
     fps: float = VIDEO_FPS
+    reference: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ from omnihuman_pipeline.metrics.brisque import BrisqueMetric
 from omnihuman_pipeline.metrics.fid import FID
 from omnihuman_pipeline.metrics.fvd import FVD
 from omnihuman_pipeline.metrics.hands import DWPoseHands, MediaPipeHands
+from omnihuman_pipeline.metrics.identity import FaceIdentityMetric
 from omnihuman_pipeline.metrics.keypoints import DWPoseAKD, MediaPipeAKD
 from omnihuman_pipeline.metrics.qalign import QAlignMetric
 from omnihuman_pipeline.metrics.sync import MouthEnvelopeSyncMetric, SyncNetSyncMetric
@@ -61,7 +62,7 @@ logger = logging.getLogger(__name__)
 
 METRICS: dict[str, type] = {cls.key: cls for cls in (
     FID, FVD, SyncNetSyncMetric, MouthEnvelopeSyncMetric, DWPoseHands, MediaPipeHands, DWPoseAKD, MediaPipeAKD,
-    QAlignMetric, BrisqueMetric)}  # fmt: skip
+    QAlignMetric, BrisqueMetric, FaceIdentityMetric)}  # fmt: skip
 REFERENCE_METRICS = ("qalign", "brisque")  # the metrics that score a single image
 DEFAULT_N_BOOTSTRAP_FRECHET = 100  # each FID/FVD resample refits 2048-d covariances: seconds, not microseconds
 # constructor field <- weights key
