@@ -1,4 +1,5 @@
-"""Misspelled runtime parameters and rules on unknown columns are one error naming the closest valid names."""
+"""First-day mistakes, one line each: misspelled parameters and rule columns (with the closest valid names), unknown
+profiles, pipelines and stages, inputs not written yet, an empty raw folder, missing weights; the funnel's causes."""
 
 from __future__ import annotations
 

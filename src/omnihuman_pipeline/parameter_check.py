@@ -1,10 +1,15 @@
-"""Runtime parameters (``kedro run --params``, ``dvc exp run -S``) checked against the project's parameters.
+"""Checks a run passes before Kedro starts its nodes: misspelled runtime parameters, inputs not written yet.
 
-A key that the profile's parameter files do not define is a typo far more often than a wish: Kedro would add it
-to the parameters and every node would ignore it, so the run would go on with the default. Each unknown dotted
-key is one error naming it and the closest defined keys. Beneath a key whose value is an open mapping
-(``overrides: {}``, ``weights: {}``, metric ``options``, ``backends``) any key is allowed, and rule sets name
-clip columns, which ``scoring.eligibility.assign_eligibility`` checks against the clip table.
+Runtime parameters (``kedro run --params``, ``python -m omnihuman_pipeline.training --params``): a key that the
+profile's parameter files do not define is a typo far more often than a wish; Kedro would add it to the
+parameters, every node would ignore it and the run would go on with the default. Each unknown dotted key is one
+error naming it and the closest defined keys. Beneath a key whose value is an open mapping (``overrides: {}``,
+``weights: {}``, metric ``options``, ``backends``) any key is allowed, and rule sets name clip columns, which
+``scoring.eligibility.assign_eligibility`` checks against the clip table. (``dvc exp run -S`` writes the
+parameter files themselves; the settings classes refuse unknown keys there.)
+
+Missing inputs: a pipeline whose stored inputs are not there (``train`` before ``features``) stops with one line
+naming each and the pipeline that writes it.
 """
 
 from __future__ import annotations
