@@ -123,4 +123,4 @@ def test_build_metric_configuration():
     with pytest.raises(ValueError, match="no option"):
         suite.build_metric("brisque", {"options": {"brisque": {"device": "cuda"}}})
     assert set(suite.METRICS) == {"fid", "fvd", "sync", "sync_mouth_envelope", "hands", "hands_mediapipe", "akd",
-                                  "akd_mediapipe", "qalign", "brisque"}
+                                  "akd_mediapipe", "qalign", "brisque", "identity_face"}

@@ -133,3 +133,16 @@ def test_x0_prediction_is_recorded_handed_on_and_read_by_generation(tmp_path):
         _stage(tmp_path, cache, "stage2", init)
     with pytest.raises(ValueError, match="unknown flow prediction 'eps'"):
         _stage(tmp_path, cache, "stage1", train={**TRAIN, "flow": {"prediction": "eps"}})
+
+
+def test_a_half_written_dvclive_summary_is_repaired_before_resuming(tmp_path):
+    """A kill inside DVCLive's summary write leaves truncated JSON and a partial TSV row: both are mended."""
+    from omnihuman_pipeline.training.run import repair_live_dir
+
+    (tmp_path / "plots/metrics/train").mkdir(parents=True)
+    (tmp_path / "metrics.json").write_text('{"step": 3, "train": {"lo')
+    (tmp_path / "params.yaml").write_text("a: 1\n")
+    (tmp_path / "plots/metrics/train/loss.tsv").write_bytes(b"step\tloss\n0\t1.5\n1\t1.4\n2\t1.")
+    assert repair_live_dir(tmp_path) == ["metrics.json", "plots/metrics/train/loss.tsv"]
+    assert not (tmp_path / "metrics.json").exists() and (tmp_path / "params.yaml").exists()
+    assert (tmp_path / "plots/metrics/train/loss.tsv").read_bytes() == b"step\tloss\n0\t1.5\n1\t1.4\n"

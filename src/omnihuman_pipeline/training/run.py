@@ -236,6 +236,31 @@ def StepLogger(**kwargs: Any):  # noqa: N802 - builds the class lazily so dvcliv
     return _step_logger_class()(**kwargs)
 
 
+def repair_live_dir(log_dir: Path) -> list[str]:
+    """Undo what a kill in the middle of a DVCLive write leaves: its summary and params files are rewritten in place,
+    so a truncated one is removed (DVCLive writes it anew at the next logging step) and a metrics table's
+    unfinished last row is cut. Returns what was repaired."""
+    import yaml
+
+    repaired = []
+    for name, load in (("metrics.json", json.loads), ("params.yaml", yaml.safe_load)):
+        path = Path(log_dir) / name
+        if path.is_file():
+            try:
+                load(path.read_text())
+            except (ValueError, yaml.YAMLError):
+                path.unlink()
+                repaired.append(name)
+    for table in sorted((Path(log_dir) / "plots" / "metrics").rglob("*.tsv")):
+        data = table.read_bytes()
+        if data and not data.endswith(b"\n"):
+            table.write_bytes(data[: data.rfind(b"\n") + 1])
+            repaired.append(str(table.relative_to(log_dir)))
+    if repaired:
+        logger.warning("%s: repaired what an interrupted run left half-written: %s", log_dir, ", ".join(repaired))
+    return repaired
+
+
 def build_trainer(settings: TrainSettings, run: RunFolder, max_steps: int, resume: bool,
                   extra: list[Any] | None = None) -> L.Trainer:
     """The Lightning trainer with checkpoints, EMA, DVCLive and a progress bar."""
@@ -252,6 +277,8 @@ def build_trainer(settings: TrainSettings, run: RunFolder, max_steps: int, resum
     if t.progress_bar:
         callbacks.append(TQDMProgressBar(refresh_rate=max(1, t.log_every_n_steps)))
     callbacks += list(extra or [])
+    if resume:
+        repair_live_dir(run.log_dir)
     live = StepLogger(dir=str(run.log_dir), save_dvc_exp=False, dvcyaml=False, resume=resume, report=None)
     return L.Trainer(
         accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
