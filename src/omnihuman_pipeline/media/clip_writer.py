@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+AUDIO_CHUNK_S = 1  # seconds of audio handed to the encoder at a time
+
 
 class ClipWriter:
     """Encode frames as they arrive; `close()` muxes the audio and renames the file into place.
@@ -63,11 +65,13 @@ class ClipWriter:
             self._container.mux(packet)
         if self._audio is not None:
             audio = np.zeros(1024, np.float32) if audio is None or not len(audio) else audio
-            samples = np.ascontiguousarray(np.clip(audio, -1, 1).astype(np.float32)[None, :])
-            frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
-            frame.sample_rate, frame.pts = self.sample_rate, 0
-            for packet in self._audio.encode(frame):
-                self._container.mux(packet)
+            chunk = AUDIO_CHUNK_S * self.sample_rate  # a second at a time: no full-length copies of a long track
+            for start in range(0, len(audio), chunk):
+                samples = np.ascontiguousarray(np.clip(audio[start:start + chunk], -1, 1).astype(np.float32)[None, :])
+                frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
+                frame.sample_rate, frame.pts = self.sample_rate, start
+                for packet in self._audio.encode(frame):
+                    self._container.mux(packet)
             for packet in self._audio.encode():
                 self._container.mux(packet)
         self._container.close()
