@@ -92,9 +92,11 @@ def test_unknown_env_and_pipeline_names_list_the_valid_ones():
     assert pipe.startswith("error: unknown pipeline 'curat' (did you mean curate?); pipelines: __default__")
 
 
-def test_training_entry_refuses_an_unknown_stage_with_the_list(capsys):
+def test_training_entry_refuses_an_unknown_stage_with_the_list(monkeypatch):
     """`python -m omnihuman_pipeline.training --stage stag2` lists the stages before loading any data."""
-    from omnihuman_pipeline.training.__main__ import main
+    from omnihuman_pipeline.training.__main__ import LAUNCHER_ENV, main
+
+    monkeypatch.setenv(LAUNCHER_ENV, "module")  # main() sets it for its process; restored after the test
 
     with pytest.raises(SystemExit, match=r"unknown --stage 'stag2' in pipeline train; stages: stage1, stage2, stage3"):
         main(["--stage", "stag2", "--env", "tiny", "--project", str(REPO)])
