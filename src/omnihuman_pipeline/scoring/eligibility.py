@@ -10,6 +10,7 @@ fails nothing; every failed rule is listed, so rejections are explained, never s
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -89,8 +90,6 @@ def assign_eligibility(clips: pd.DataFrame, rules: Mapping[str, Rules], *, base:
         for name, rule_set in rules.items():
             for column in rule_set:
                 if column not in clips.columns and column.split("_", 1)[0] not in signals:
-                    import difflib
-
                     close = difflib.get_close_matches(column, [str(c) for c in clips.columns], n=3, cutoff=0.5)
                     raise KeyError(f"eligibility rule {name}.{column}: the clip table has no column {column!r} "
                                    f"(closest: {', '.join(close) or 'none'}); fix eligibility.rules")

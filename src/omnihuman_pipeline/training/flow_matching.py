@@ -126,16 +126,17 @@ def to_velocity(output: Tensor, noisy: Tensor, sigmas: Tensor | float, predictio
     """
     if check_prediction(prediction) == "velocity":
         return output
-    s = torch.as_tensor(sigmas, dtype=torch.float32, device=output.device)
-    s = s.reshape(-1, *([1] * (output.ndim - 1))) if s.ndim else s
-    s = s.clamp_min(max(min_sigma, 1e-6))
-    return (noisy.float() - output.float()) / s
+    return (noisy.float() - output.float()) / _per_sample(sigmas, output).clamp_min(max(min_sigma, 1e-6))
 
 
 def to_x0(output: Tensor, noisy: Tensor, sigmas: Tensor | float, prediction: str) -> Tensor:
     """The clean-latent estimate ``x0_hat`` that a network output stands for (``x_t - sigma v`` for a velocity)."""
     if check_prediction(prediction) == "x0":
         return output
-    s = torch.as_tensor(sigmas, dtype=torch.float32, device=output.device)
-    s = s.reshape(-1, *([1] * (output.ndim - 1))) if s.ndim else s
-    return noisy.float() - s * output.float()
+    return noisy.float() - _per_sample(sigmas, output) * output.float()
+
+
+def _per_sample(sigmas: Tensor | float, like: Tensor) -> Tensor:
+    """Float32 sigmas shaped to broadcast over ``like`` [B, ...] (one per sample, or one for all)."""
+    s = torch.as_tensor(sigmas, dtype=torch.float32, device=like.device)
+    return s.reshape(-1, *([1] * (like.ndim - 1))) if s.ndim else s

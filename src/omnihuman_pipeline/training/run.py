@@ -115,8 +115,9 @@ SIZE_FIELDS = ("hidden_size", "num_layers", "num_heads", "patch_size", "mlp_rati
 FEATURE_FIELDS = ("in_channels", "text_dim", "audio_layers", "audio_dim")
 
 
-def check_handoff(previous: ModelCard, config: OmniHumanConfig, backends: Mapping[str, str], source: str) -> None:
-    """The previous weights fit the new stage: same size, same feature channels and backends."""
+def check_handoff(previous: ModelCard, config: OmniHumanConfig, backends: Mapping[str, str], source: str,
+                  prediction: str = "velocity") -> None:
+    """The previous weights fit the new stage: same size, feature channels, backends and prediction target."""
     for names, what in ((SIZE_FIELDS, "train.model"), (FEATURE_FIELDS, "the features")):
         diff = {n: (getattr(previous.config, n), getattr(config, n)) for n in names
                 if getattr(previous.config, n) != getattr(config, n)
@@ -129,11 +130,7 @@ def check_handoff(previous: ModelCard, config: OmniHumanConfig, backends: Mappin
     if mismatch:
         detail = ", ".join(f"{k}: {a} in {source} vs {b} in features.parquet" for k, (a, b) in mismatch.items())
         raise TrainingSetupError(f"{source} was trained on other features ({detail})")
-
-
-def check_prediction_handoff(previous: ModelCard, prediction: str, source: str) -> None:
-    """A stage continues the previous stage's prediction target (a velocity net is not an x0 net)."""
-    before = previous.flow.get("prediction", "velocity")
+    before = previous.flow.get("prediction", "velocity")  # a velocity net is not an x0 net
     if before != prediction:
         raise TrainingSetupError(
             f"{source} predicts {before!r} but train.flow.prediction is {prediction!r}: train every stage with one "
@@ -141,12 +138,12 @@ def check_prediction_handoff(previous: ModelCard, prediction: str, source: str) 
 
 
 def initialise(net: OmniHumanTransformer, stage: StageSettings, init: ModelFolder | Path | None,
-               backends: Mapping[str, str]) -> dict[str, Any]:
+               backends: Mapping[str, str], prediction: str = "velocity") -> dict[str, Any]:
     """Load the stage's starting weights into ``net`` and say what was loaded and what is new."""
     from safetensors.torch import load_file
 
     if isinstance(init, ModelFolder):
-        check_handoff(init.card, net.config, backends, str(init.path))
+        check_handoff(init.card, net.config, backends, str(init.path), prediction)
         report = load_pretrained_t2v(net, read_weights(init.path / WEIGHTS_FILE))
         return _handoff(str(init.path), f"stage {init.card.stage}", report)
     if stage.init == "t2v":
@@ -382,9 +379,7 @@ def train_stage(index: pd.DataFrame, store: FeatureStore, run: RunFolder, init: 
                        "train on the current clips", name, stale["missing"], stale["gone"], stale["changed"])
     L.seed_everything(settings.data.seed, workers=True, verbose=False)
     net = OmniHumanTransformer(config, backend=settings.model.attention_backend)
-    if isinstance(init, ModelFolder):
-        check_prediction_handoff(init.card, settings.flow.prediction, str(init.path))
-    handoff = initialise(net, spec, init, backends)
+    handoff = initialise(net, spec, init, backends, settings.flow.prediction)
     o = settings.optimizer
     module = OmniHumanModule(
         net, optimizer=partial(torch.optim.AdamW, lr=o.lr, weight_decay=o.weight_decay, betas=o.betas, eps=o.eps),
