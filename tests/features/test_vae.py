@@ -8,19 +8,13 @@ import torch
 
 from omnihuman_pipeline.features.vae import build_video_encoder
 from omnihuman_pipeline.weights import WeightsNotFoundError
+from tests.wan_tiny import save_tiny_wan_vae
 
 
 @pytest.fixture(scope="module")
 def tiny_wan_vae(tmp_path_factory):
     """A random 4-channel Wan VAE in the diffusers folder layout."""
-    from diffusers import AutoencoderKLWan
-
-    torch.manual_seed(0)
-    vae = AutoencoderKLWan(base_dim=8, z_dim=4, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
-                           temperal_downsample=[False, True, True], latents_mean=[0.0] * 4, latents_std=[2.0] * 4)
-    path = tmp_path_factory.mktemp("wan_vae")
-    vae.save_pretrained(path)
-    return path
+    return save_tiny_wan_vae(tmp_path_factory.mktemp("wan_vae"), z_dim=4)
 
 
 def test_wan_vae_encode_decode_shapes(tiny_wan_vae):

