@@ -72,3 +72,22 @@ def save_tiny_umt5(path: Path, d_model: int = 16, seed: int = 0) -> Path:
         model = UMT5EncoderModel(config)
     model.save_pretrained(path)
     return Path(path)
+
+
+def tiny_wan_transformer_config(in_channels: int = 4, text_dim: int = 16, num_layers: int = 2) -> dict:
+    """A ``WanTransformer3DModel`` config small enough for a CPU test (2 heads of 12: RoPE split 4/4/4)."""
+    return dict(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=in_channels,
+                out_channels=in_channels, text_dim=text_dim, freq_dim=16, ffn_dim=32, num_layers=num_layers,
+                rope_max_seq_len=64)
+
+
+def save_tiny_wan_transformer(path: Path, in_channels: int = 4, text_dim: int = 16, num_layers: int = 2,
+                              seed: int = 0) -> Path:
+    """A random Wan2.1 text-to-video transformer saved into `path` (the ``wan_t2v`` key's ``transformer/`` layout)."""
+    from diffusers import WanTransformer3DModel
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = WanTransformer3DModel(**tiny_wan_transformer_config(in_channels, text_dim, num_layers))
+    model.save_pretrained(path)
+    return Path(path)

@@ -24,6 +24,8 @@ VAE_TEMPORAL_FACTOR = 4
 VAE_SPATIAL_FACTOR = 8
 # Audio features and video frames share one clock (paper §3.2: "25 fps in our setting").
 VIDEO_FPS = 25
+# Networks the conditions can be put on: this project's MMDiT, or diffusers' Wan2.1 text-to-video transformer.
+BACKBONES = ("native", "wan")
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,10 @@ class OmniHumanConfig:
         vae_temporal_factor: pixel frames per latent frame after the first one.
         vae_spatial_factor: pixels per latent cell along H and W.
         norm_eps: epsilon of LayerNorm / RMSNorm.
+        backbone: ``native`` (this project's MMDiT) or ``wan`` (diffusers' Wan2.1 transformer with the same
+            conditions, ``models/wan.py``); see :data:`BACKBONES`.
+        backbone_config: the backbone's own config (for ``wan``: the diffusers ``config.json`` of its
+            transformer folder); the size fields above are derived from it.
     """
 
     in_channels: int = 16
@@ -84,8 +90,12 @@ class OmniHumanConfig:
     vae_temporal_factor: int = VAE_TEMPORAL_FACTOR
     vae_spatial_factor: int = VAE_SPATIAL_FACTOR
     norm_eps: float = 1e-6
+    backbone: str = "native"
+    backbone_config: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"unknown backbone {self.backbone!r}; choose one of {BACKBONES}")
         if self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
         if sum(self.rope_axes_dim) != self.head_dim or any(d % 2 for d in self.rope_axes_dim):

@@ -23,6 +23,7 @@ import torch
 
 from .config import OmniHumanConfig
 from .mmdit import OmniHumanTransformer
+from .registry import build_model
 
 FORMAT = "omnihuman-model/1"
 WEIGHTS_FILE = "model.safetensors"
@@ -135,7 +136,7 @@ def load_model_folder(path: str | Path, device: str | torch.device = "cpu",
     weights = Path(path) / WEIGHTS_FILE
     if not weights.is_file():
         raise ModelFolderError(f"{path}: {WEIGHTS_FILE} is missing")
-    model = OmniHumanTransformer(card.config, backend=backend)
+    model = build_model(card.config, backend=backend)
     state = read_weights(weights)
     try:
         model.load_state_dict(state, strict=True)

@@ -208,3 +208,13 @@ class TokenLayout:
         motion = torch.arange(-self.n_motion_frames, 0, dtype=torch.float32)
         noisy = torch.arange(self.n_noisy_frames, dtype=torch.float32)
         return torch.cat([ref, motion, noisy])
+
+
+def packed_layout(patch_size: tuple[int, int, int], noisy_shape: torch.Size, has_ref: bool,
+                  num_motion_latent: int = 0) -> TokenLayout:
+    """Packed-sequence layout for noisy latents of shape [B, C, T, H, W] with patch (pt, ph, pw)."""
+    pt, ph, pw = patch_size
+    _, _, t, h, w = noisy_shape
+    if num_motion_latent % pt:
+        raise ValueError(f"{num_motion_latent} motion latent frames are not divisible by pt={pt}")
+    return TokenLayout((h // ph) * (w // pw), int(has_ref), num_motion_latent // pt, t // pt)

@@ -28,7 +28,7 @@ from torch.utils.checkpoint import checkpoint
 from .attention import ATTENTION_BACKENDS, JointAttention
 from .audio_adapter import AudioAdapter, FrameAudioCrossAttention
 from .config import OmniHumanConfig
-from .latent_layout import TokenLayout
+from .latent_layout import TokenLayout, packed_layout
 from .pose_guider import PoseGuider
 from .rope import RopeFreqs, video_rope
 
@@ -293,11 +293,7 @@ class OmniHumanTransformer(nn.Module):
 
     def token_layout(self, noisy_shape: torch.Size, has_ref: bool, num_motion_latent: int = 0) -> TokenLayout:
         """Packed-sequence layout for noisy latents of shape [B, C, T, H, W] (see ``TokenLayout``)."""
-        pt, ph, pw = self.config.patch_size
-        _, _, t, h, w = noisy_shape
-        if num_motion_latent % pt:
-            raise ValueError(f"{num_motion_latent} motion latent frames are not divisible by pt={pt}")
-        return TokenLayout((h // ph) * (w // pw), int(has_ref), num_motion_latent // pt, t // pt)
+        return packed_layout(self.config.patch_size, noisy_shape, has_ref, num_motion_latent)
 
     # -- forward -----------------------------------------------------------------------------------
     def forward(

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 logger = logging.getLogger(__name__)
 
 # Weights whose input-channel axis (dim 1) may grow between the T2V checkpoint and OmniHuman.
-EXPANDABLE_INPUT_CHANNELS = ("patch_embed.proj.weight",)
+EXPANDABLE_INPUT_CHANNELS = ("patch_embed.proj.weight", "backbone.patch_embedding.weight")
 
 
 @dataclass

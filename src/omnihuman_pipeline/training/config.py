@@ -23,13 +23,41 @@ class ModelSettings:
         preset: ``tiny`` | ``base`` | ``paper``: width, depth and heads. Channels come from the features.
         overrides: any other :class:`~omnihuman_pipeline.models.OmniHumanConfig` fields to set.
         attention_backend: ``sdpa`` | ``math``.
-        gradient_checkpointing: recompute each block in the backward pass.
+        gradient_checkpointing: recompute each block in the backward pass (with FSDP: the strategy's
+            activation checkpointing of each block).
+        backbone: ``native`` (this project's MMDiT, sized by ``preset``) or ``wan`` (diffusers' Wan2.1
+            text-to-video transformer, sized by its folder's ``config.json``; ``preset`` then only sizes the
+            audio adapter and pose guider).
+        backbone_weights: the weights key of the backbone's diffusers folder (``wan_t2v``).
+        lora_rank: 0 trains every weight; > 0 freezes the backbone and trains LoRA adapters of this rank on
+            its attention and FFN (``lora_targets``), while the new modules (audio, pose, patch embedding)
+            train fully. The exported weights are merged.
+        lora_alpha: LoRA scale numerator (0: equal to the rank, scale 1).
+        lora_targets: module-name suffixes inside the backbone that get adapters.
+        lora_dropout: dropout on the adapters' input.
     """
 
     preset: str = "base"
     overrides: dict[str, Any] = field(default_factory=dict)
     attention_backend: str = "sdpa"
     gradient_checkpointing: bool = False
+    backbone: str = "native"
+    backbone_weights: str = "wan_t2v"
+    lora_rank: int = 0
+    lora_alpha: float = 0.0
+    lora_targets: tuple[str, ...] = ("to_q", "to_k", "to_v", "to_out.0", "ffn.net.0.proj", "ffn.net.2")
+    lora_dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        from omnihuman_pipeline.models.config import BACKBONES
+
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"train.model.backbone must be one of {BACKBONES}, got {self.backbone!r}")
+        if self.lora_rank < 0:
+            raise ValueError(f"train.model.lora_rank must be >= 0, got {self.lora_rank}")
+        if self.lora_rank and self.backbone == "native":
+            raise ValueError("train.model.lora_rank adapts a pretrained backbone: set train.model.backbone: wan "
+                             "(the native model trains all its weights)")
 
 
 @dataclass(frozen=True)
@@ -178,6 +206,9 @@ class TrainSettings:
         return asdict(self)
 
 
+INITS = ("scratch", "pretrained", "t2v", "previous")  # t2v: the older name of pretrained
+
+
 @dataclass(frozen=True)
 class StageSettings:
     """One training stage (``parameters_train.yml: stage1`` …).
@@ -190,7 +221,9 @@ class StageSettings:
         t_only_fraction: Principle 1: share of the T-only clips (eligible for none of the stage's
             audio/pose conditions) kept in the mix as text + image tasks.
         ratios: this stage's training ratios (None: ``train.ratios``).
-        init: stage 1 only: ``scratch`` or ``t2v`` (a text-to-video checkpoint, weights key ``mmdit_t2v``).
+        init: stage 1 only: ``scratch`` or ``pretrained`` (a text-to-video checkpoint: for the native backbone
+            weights key ``mmdit_t2v``, for ``wan`` the diffusers folder of ``train.model.backbone_weights``;
+            ``t2v`` is the same).
         index: the stage's number in the model card (1, 2, 3).
     """
 
@@ -210,8 +243,8 @@ class StageSettings:
         unknown = set(conditions) - set(DRIVING)
         if unknown:
             raise KeyError(f"stage {name}: unknown conditions {sorted(unknown)}; choose from {DRIVING}")
-        if params.get("init", "scratch") not in ("scratch", "t2v", "previous"):
-            raise ValueError(f"stage {name}: init must be scratch | t2v | previous, got {params['init']!r}")
+        if params.get("init", "scratch") not in INITS:
+            raise ValueError(f"stage {name}: init must be one of {' | '.join(INITS)}, got {params['init']!r}")
         ratios = params.pop("ratios", None)
         return cls(name=name, conditions=tuple(c for c in DRIVING if c in conditions),
                    ratios=None if ratios is None else _build(Ratios, ratios), **params)

@@ -29,17 +29,14 @@ import lightning as L
 import pandas as pd
 import torch
 
+from omnihuman_pipeline import weights
 from omnihuman_pipeline.datasets.model_folder import ModelFolder, RunFolder, TrainedModel
 from omnihuman_pipeline.features.config import stable_hash
 from omnihuman_pipeline.features.shards import FeatureStore
-from omnihuman_pipeline.models import (
-    LoadReport,
-    ModelCard,
-    OmniHumanConfig,
-    OmniHumanTransformer,
-    load_pretrained_t2v,
-)
+from omnihuman_pipeline.models import LoadReport, ModelCard, OmniHumanConfig, load_pretrained_t2v
 from omnihuman_pipeline.models.export import WEIGHTS_FILE, non_finite_tensors, read_weights
+from omnihuman_pipeline.models.registry import build_model
+from omnihuman_pipeline.models.wan import read_diffusers_config, read_diffusers_weights, wan_omni_config
 from omnihuman_pipeline.training.config import StageSettings, TrainSettings
 from omnihuman_pipeline.training.data import (
     OmniDataModule,
@@ -49,6 +46,7 @@ from omnihuman_pipeline.training.data import (
     stale_features,
 )
 from omnihuman_pipeline.training.ema import EMA
+from omnihuman_pipeline.training.finetune import apply_lora, build_strategy, export_state
 from omnihuman_pipeline.training.module import TASKS, NonFiniteLossError, OmniHumanModule, warmup_lambda
 
 logger = logging.getLogger(__name__)
@@ -100,18 +98,54 @@ def feature_backends(index: pd.DataFrame) -> dict[str, str]:
     return {k: v.pop() for k, v in sorted(seen.items())}
 
 
-def model_config(index: pd.DataFrame, settings: TrainSettings, stage: StageSettings) -> OmniHumanConfig:
-    """The stage's architecture: the preset's size, channels from the features, branches from the stage."""
+# OmniHuman's own modules on a pretrained backbone, sized by the preset (the backbone sizes the rest).
+CONDITION_FIELDS = ("audio_hidden", "audio_window", "pose_channels", "pose_window", "pose_guider_widths")
+
+
+def model_config(index: pd.DataFrame, settings: TrainSettings, stage: StageSettings,
+                 backbone_config: Mapping[str, Any] | None = None) -> OmniHumanConfig:
+    """The stage's architecture: the preset's size (or the backbone's), channels from the features, branches
+    from the stage."""
     dims = feature_dims(index)
-    return OmniHumanConfig.from_preset(
-        settings.model.preset, **{**settings.model.overrides, **dims,
-                                  "with_audio": "audio" in stage.conditions, "with_pose": "pose" in stage.conditions})
+    branches = {"with_audio": "audio" in stage.conditions, "with_pose": "pose" in stage.conditions}
+    if settings.model.backbone == "native":
+        return OmniHumanConfig.from_preset(settings.model.preset, **{**settings.model.overrides, **dims, **branches})
+    preset = OmniHumanConfig.from_preset(settings.model.preset)
+    conditions = {name: getattr(preset, name) for name in CONDITION_FIELDS}
+    try:
+        return wan_omni_config(backbone_config or {}, **{**conditions, **settings.model.overrides, **dims, **branches})
+    except ValueError as err:
+        raise TrainingSetupError(str(err)) from None
+
+
+def backbone_folder(settings: TrainSettings) -> Path | None:
+    """The pretrained backbone's diffusers folder (``train.model.backbone_weights``), None for ``native``."""
+    if settings.model.backbone == "native":
+        return None
+    key = settings.model.backbone_weights
+    try:
+        return weights.resolve(key)
+    except weights.WeightsNotFoundError as err:
+        raise TrainingSetupError(f"train.model.backbone is {settings.model.backbone}: {err}") from None
+
+
+def backbone_config_for(settings: TrainSettings, init: ModelFolder | Path | None) -> dict[str, Any] | None:
+    """The backbone's own config: the previous stage's (hand-off) or the backbone folder's ``config.json``."""
+    if settings.model.backbone == "native":
+        return None
+    if isinstance(init, ModelFolder) and init.card.config.backbone_config:
+        return dict(init.card.config.backbone_config)
+    folder = backbone_folder(settings)
+    try:
+        return read_diffusers_config(folder)
+    except (FileNotFoundError, ValueError) as err:
+        raise TrainingSetupError(str(err)) from None
 
 
 # --------------------------------------------------------------------------------------------------
 # Hand-off
 # --------------------------------------------------------------------------------------------------
-SIZE_FIELDS = ("hidden_size", "num_layers", "num_heads", "patch_size", "mlp_ratio", "rope_axes_dim")
+SIZE_FIELDS = ("backbone", "hidden_size", "num_layers", "num_heads", "patch_size", "mlp_ratio", "rope_axes_dim")
 FEATURE_FIELDS = ("in_channels", "text_dim", "audio_layers", "audio_dim")
 
 
@@ -137,19 +171,33 @@ def check_handoff(previous: ModelCard, config: OmniHumanConfig, backends: Mappin
             "target (or start stage 1 over)")
 
 
-def initialise(net: OmniHumanTransformer, stage: StageSettings, init: ModelFolder | Path | None,
-               backends: Mapping[str, str], prediction: str = "velocity") -> dict[str, Any]:
-    """Load the stage's starting weights into ``net`` and say what was loaded and what is new."""
+def initialise(net: torch.nn.Module, stage: StageSettings, init: ModelFolder | Path | None,
+               backends: Mapping[str, str], prediction: str = "velocity",
+               backbone: Path | None = None) -> dict[str, Any]:
+    """Load the stage's starting weights into ``net`` and say what was loaded and what is new.
+
+    ``backbone`` is the pretrained backbone's diffusers folder (``wan``), loaded when stage 1 starts
+    ``pretrained``; ``init`` is the previous stage's folder or, for the native backbone, a T2V state dict.
+    """
     from safetensors.torch import load_file
 
     if isinstance(init, ModelFolder):
         check_handoff(init.card, net.config, backends, str(init.path), prediction)
         report = load_pretrained_t2v(net, read_weights(init.path / WEIGHTS_FILE))
         return _handoff(str(init.path), f"stage {init.card.stage}", report)
-    if stage.init == "t2v":
+    if stage.init in ("pretrained", "t2v") and backbone is not None:
+        if prediction != "velocity":
+            raise TrainingSetupError(f"the {net.config.backbone} backbone predicts the velocity: set "
+                                     f"train.flow.prediction: velocity (got {prediction!r})")
+        report = load_pretrained_t2v(net, read_diffusers_weights(backbone), key_map=lambda k: f"backbone.{k}")
+        if not report.loaded or report.skipped:
+            raise TrainingSetupError(f"{backbone}: the weights do not fit the {net.config.backbone} backbone built "
+                                     f"from its config.json ({report.summary()}; skipped {list(report.skipped)[:3]})")
+        return _handoff(str(backbone), f"{net.config.backbone} text-to-video backbone", report)
+    if stage.init in ("pretrained", "t2v"):
         if init is None:
             raise TrainingSetupError(
-                f"{stage.name}.init is t2v but no text-to-video checkpoint is configured: set mmdit_t2v in "
+                f"{stage.name}.init is {stage.init} but no text-to-video checkpoint is configured: set mmdit_t2v in "
                 "conf/local/weights.yml or OMNIHUMAN_WEIGHTS_MMDIT_T2V, or use init: scratch")
         state = load_file(str(init)) if str(init).endswith(".safetensors") else torch.load(
             init, map_location="cpu", weights_only=True)
@@ -259,7 +307,7 @@ def repair_live_dir(log_dir: Path) -> list[str]:
 
 
 def build_trainer(settings: TrainSettings, run: RunFolder, max_steps: int, resume: bool,
-                  extra: list[Any] | None = None) -> L.Trainer:
+                  extra: list[Any] | None = None, net: torch.nn.Module | None = None) -> L.Trainer:
     """The Lightning trainer with checkpoints, EMA, DVCLive and a progress bar."""
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 
@@ -278,7 +326,8 @@ def build_trainer(settings: TrainSettings, run: RunFolder, max_steps: int, resum
         repair_live_dir(run.log_dir)
     live = StepLogger(dir=str(run.log_dir), save_dvc_exp=False, dvcyaml=False, resume=resume, report=None)
     return L.Trainer(
-        accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
+        accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
+        strategy=build_strategy(t.strategy, net, settings.model.gradient_checkpointing) if net is not None else t.strategy,
         precision=resolve_precision(settings), max_steps=max_steps, gradient_clip_val=settings.optimizer.grad_clip or None,
         logger=live, callbacks=callbacks, enable_progress_bar=t.progress_bar, enable_model_summary=False,
         log_every_n_steps=t.log_every_n_steps, deterministic=t.deterministic, use_distributed_sampler=False,
@@ -368,9 +417,10 @@ def train_stage(index: pd.DataFrame, store: FeatureStore, run: RunFolder, init: 
     t0 = time.perf_counter()
     settings, spec = TrainSettings.from_params(dict(train)), StageSettings.from_params(name, dict(stage))
     check_launch(settings, launcher or os.environ.get("OMNIHUMAN_LAUNCHER", "kedro"))
-    config = model_config(index, settings, spec)
+    backbone = None if isinstance(init, ModelFolder) else backbone_folder(settings)  # wan: its folder
+    config = model_config(index, settings, spec, backbone_config_for(settings, init))
     backends = feature_backends(index)
-    fingerprint = run_fingerprint(settings, spec, index, init)
+    fingerprint = run_fingerprint(settings, spec, index, backbone if backbone is not None else init)
 
     stale = stale_features(index, clips)
     if any(stale.values()):
@@ -378,20 +428,24 @@ def train_stage(index: pd.DataFrame, store: FeatureStore, run: RunFolder, init: 
                        "cached clips gone, %d with other eligibility): run `kedro run --pipeline=features` to "
                        "train on the current clips", name, stale["missing"], stale["gone"], stale["changed"])
     L.seed_everything(settings.data.seed, workers=True, verbose=False)
-    net = OmniHumanTransformer(config, backend=settings.model.attention_backend)
-    handoff = initialise(net, spec, init, backends, settings.flow.prediction)
+    net = build_model(config, backend=settings.model.attention_backend)
+    handoff = initialise(net, spec, init, backends, settings.flow.prediction, backbone)
+    m = settings.model
+    lora = apply_lora(net, m.lora_rank, m.lora_alpha, m.lora_targets, m.lora_dropout) if m.lora_rank else None
     o = settings.optimizer
     module = OmniHumanModule(
         net, optimizer=partial(torch.optim.AdamW, lr=o.lr, weight_decay=o.weight_decay, betas=o.betas, eps=o.eps),
         scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, warmup_lambda(o.warmup_steps)),
-        gradient_checkpointing=settings.model.gradient_checkpointing, prediction=settings.flow.prediction,
+        # under FSDP the strategy checkpoints each block (build_strategy); the net's own recompute would double it
+        gradient_checkpointing=settings.model.gradient_checkpointing and settings.trainer.strategy != "fsdp",
+        prediction=settings.flow.prediction,
         min_sigma=settings.flow.min_sigma)
 
     # every rank reads the same decision off the shared folder before rank 0 changes it
     resume = resume_checkpoint(run, fingerprint, settings.overwrite)
     if resume is None and _is_rank_zero():
         start_over(run, fingerprint)
-    trainer = build_trainer(settings, run, spec.max_steps, resume=resume is not None, extra=callbacks)
+    trainer = build_trainer(settings, run, spec.max_steps, resume=resume is not None, extra=callbacks, net=net)
     accumulate = accumulation(o.global_batch_size, settings.data.batch_size, trainer.world_size)
     datamodule = OmniDataModule(
         index, store, conditions=spec.conditions, ratios=spec.effective_ratios(settings),
@@ -430,7 +484,9 @@ def train_stage(index: pd.DataFrame, store: FeatureStore, run: RunFolder, init: 
                                            "skipped": skipped, "mix_rank0": datamodule.mix},
         "val_loss_start": module.initial_val, "val_loss": final_val,
         "train_loss_recent": module.recent_losses(), "handoff": handoff["summary"],
-        "model": {"preset": settings.model.preset, "parameters": sum(p.numel() for p in net.parameters())},
+        "model": {"preset": settings.model.preset, "backbone": config.backbone,
+                  "parameters": sum(p.numel() for p in net.parameters()),
+                  "trainable": sum(p.numel() for p in net.parameters() if p.requires_grad), "lora": lora},
         "precision": resolve_precision(settings), "wall_s": round(time.perf_counter() - t0, 2),
         "fingerprint": fingerprint, "stale_features": stale,
     }
@@ -439,10 +495,11 @@ def train_stage(index: pd.DataFrame, store: FeatureStore, run: RunFolder, init: 
     card = ModelCard(config, spec.index, spec.card_conditions(), features=dict(features or {}),
                      feature_backends=backends, flow=asdict(settings.flow),
                      training={"fingerprint": fingerprint, "stage": spec.name, "steps": report["steps"],
-                               "samples_seen": samples, "init": handoff["source"],
+                               "samples_seen": samples, "init": handoff["source"], "lora": lora,
+                               "weights": "merged LoRA" if lora else "full",
                                "window_latent_frames": settings.data.window_latent_frames,
                                "motion_latent_frames": num_motion_latents(settings.data.window_latent_frames)})
-    state = {k: v.detach().cpu() for k, v in module.net.state_dict().items()}
+    state = export_state(module.net)  # LoRA adapters merged: one self-contained file (training/finetune.py)
     bad = non_finite_tensors(state)
     if bad:  # never export what generation would turn into black frames
         raise NonFiniteLossError(f"{spec.name}: {len(bad)} weight tensors are non-finite after training (e.g. {bad[0]}); "
