@@ -129,6 +129,26 @@ def backbone_folder(settings: TrainSettings) -> Path | None:
         raise TrainingSetupError(f"train.model.backbone is {settings.model.backbone}: {err}") from None
 
 
+def scheduler_flow_shift(backbone: Path | None) -> float | None:
+    """``flow_shift`` of the backbone checkpoint's scheduler (``<checkpoint>/scheduler/scheduler_config.json``)."""
+    if backbone is None:
+        return None
+    file = Path(backbone).parent / "scheduler" / "scheduler_config.json"
+    if not file.is_file():
+        return None
+    value = json.loads(file.read_text()).get("flow_shift")
+    return None if value is None else float(value)
+
+
+def check_flow_shift(settings: TrainSettings, backbone: Path | None) -> None:
+    """Warn when training's time shift differs from the one the backbone was trained and is sampled with."""
+    theirs = scheduler_flow_shift(backbone)
+    if theirs is not None and abs(theirs - settings.flow.shift) > 1e-6:
+        logger.warning("train.flow.shift is %s but the backbone's scheduler uses flow_shift %s (%s): fine-tuning "
+                       "then samples other noise levels than the backbone knows; generation uses train.flow.shift",
+                       settings.flow.shift, theirs, Path(backbone).parent / "scheduler")
+
+
 def backbone_config_for(settings: TrainSettings, init: ModelFolder | Path | None) -> dict[str, Any] | None:
     """The backbone's own config: the previous stage's (hand-off) or the backbone folder's ``config.json``."""
     if settings.model.backbone == "native":
@@ -421,6 +441,7 @@ def train_stage(index: pd.DataFrame, store: FeatureStore, run: RunFolder, init: 
     config = model_config(index, settings, spec, backbone_config_for(settings, init))
     backends = feature_backends(index)
     fingerprint = run_fingerprint(settings, spec, index, backbone if backbone is not None else init)
+    check_flow_shift(settings, backbone)
 
     stale = stale_features(index, clips)
     if any(stale.values()):
