@@ -15,7 +15,7 @@ def profile_params(env: str) -> dict:
     return OmegaConfigLoader(str(REPO / "conf"), **{**CONFIG_LOADER_ARGS, "default_run_env": env})["parameters"]
 
 
-@pytest.mark.parametrize("env", ["base", "tiny", "small", "gpu", "cluster"])
+@pytest.mark.parametrize("env", ["base", "tiny", "small", "gpu", "cluster", "wan"])
 def test_every_profile_builds_its_settings(env):
     """Every profile's merged parameters make valid settings for all three stages (no unknown keys)."""
     params = profile_params(env)
@@ -23,6 +23,16 @@ def test_every_profile_builds_its_settings(env):
     stages = [StageSettings.from_params(f"stage{i}", params[f"stage{i}"]) for i in (1, 2, 3)]
     assert [s.conditions for s in stages] == [("text",), ("text", "audio"), ("text", "audio", "pose")]
     assert settings.optimizer.global_batch_size == {"tiny": 2, "small": 4}.get(env, 256)
+
+
+def test_wan_profile_fine_tunes_the_wan_backbone_with_its_encoders():
+    """Stage 1 starts from the Wan folder, predicts Wan's velocity with its flow shift, on Wan's VAE and umT5."""
+    params = profile_params("wan")
+    settings = TrainSettings.from_params(params["train"])
+    assert settings.model.backbone == "wan" and settings.model.backbone_weights == "wan_t2v"
+    assert settings.flow.prediction == "velocity" and settings.flow.shift == 3.0
+    assert StageSettings.from_params("stage1", params["stage1"]).init == "pretrained"
+    assert params["features"]["video"]["backend"] == "wan_vae" and params["features"]["text"]["backend"] == "umt5"
 
 
 def test_small_profile_is_the_x0_learning_setup():
