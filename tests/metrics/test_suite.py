@@ -12,7 +12,8 @@ from omnihuman_pipeline.metrics import suite
 from omnihuman_pipeline.metrics.base import VideoItem, bootstrap_indices
 
 REAL_METRICS = ["fid", "fvd", "sync", "hands", "akd", "qalign"]
-OFFLINE_NAMES = {"brisque", "sync_conf_mouth_envelope", "sync_offset_mouth_envelope", "hkc_mediapipe",
+OFFLINE_NAMES = {"brisque", "sync_conf_mouth_envelope", "sync_offset_mouth_envelope",
+                 "sync_conf_mouth_envelope_shifted_audio", "hkc_mediapipe",
                  "hkv_mediapipe", "akd_mediapipe"}
 
 
@@ -50,7 +51,7 @@ def test_offline_defaults_on_real_clips(no_weights, talking_head, speech, raised
     assert by["akd_mediapipe"].n == 2 and by["akd_mediapipe"].value == pytest.approx(0.0, abs=1e-6)
     failed = rows[rows["status"] == "failed"].set_index(["video_id", "metric"])["reason"].to_dict()
     assert failed == {("hand", "sync_conf_mouth_envelope"): "no_audio", ("hand", "sync_offset_mouth_envelope"):
-                      "no_audio", ("carphone", "hkc_mediapipe"): "no_hands", ("carphone", "hkv_mediapipe"): "no_hands"}
+                      "no_audio", ("hand", "sync_conf_mouth_envelope_shifted_audio"): "no_audio", ("carphone", "hkc_mediapipe"): "no_hands", ("carphone", "hkv_mediapipe"): "no_hands"}
     assert set(rows["backend"]) == {"brisque", "mouth_envelope", "mediapipe"}
 
 

@@ -3,6 +3,8 @@ offline proxy under its own name."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -90,6 +92,19 @@ def test_mouth_envelope_is_reported_under_its_own_name(talking_head, speech):
     """The offline proxy gives sync_conf_mouth_envelope (finite, >= 0) and never a Sync-C."""
     metric = sync.MouthEnvelopeSyncMetric()
     score = metric.score_video(VideoItem("carphone", talking_head, audio=speech, sample_rate=16_000))
-    assert set(score.values) == {"sync_conf_mouth_envelope", "sync_offset_mouth_envelope"}
+    assert set(score.values) == {"sync_conf_mouth_envelope", "sync_offset_mouth_envelope",
+                                 "sync_conf_mouth_envelope_shifted_audio"}
     assert score.values["sync_conf_mouth_envelope"] >= 0.0 and metric.backend == "mouth_envelope"
     assert not set(metric.outputs) & set(sync.SyncNetSyncMetric.outputs)
+
+
+def test_shifted_audio_control_separates_a_synced_talking_head():
+    """A corpus talking head (mouth driven by its speech): its own audio scores far above the rotated audio."""
+    from omnihuman_pipeline.corpus.talking import SPEECH_SR, talking_clip
+
+    clip = talking_clip(seed=0, duration_s=4.0)
+    metric = sync.MouthEnvelopeSyncMetric()
+    values = metric.score_video(VideoItem("synced", clip.frames, audio=clip.audio, sample_rate=SPEECH_SR)).values
+    assert abs(values["sync_offset_mouth_envelope"]) <= 1
+    assert values["sync_conf_mouth_envelope"] > 2.5 > values["sync_conf_mouth_envelope_shifted_audio"]
+    assert math.isnan(sync.shifted_audio_conf(np.zeros(20), np.zeros(20), 15, 1.0))  # too short to rotate

@@ -27,7 +27,7 @@ LOWER_BETTER = {"sync_d", "fid", "fvd", "akd", "akd_mediapipe", "brisque"}
 # Column order within a test set: the paper's (Table 1: IQA, ASE, Sync-C, FID, FVD, HKV, HKC), each offline default
 # after the real metric it stands beside; other results follow in row order.
 COLUMN_ORDER = ("iqa", "ase", "brisque", "sync_c", "sync_d", "sync_offset", "sync_conf_mouth_envelope",
-                "sync_offset_mouth_envelope", "fid", "fvd", "hkv", "hkc", "hkv_mediapipe", "hkc_mediapipe", "akd",
+                "sync_offset_mouth_envelope", "sync_conf_mouth_envelope_shifted_audio", "fid", "fvd", "hkv", "hkc", "hkv_mediapipe", "hkc_mediapipe", "akd",
                 "akd_mediapipe")
 SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 DEFAULT_LABELS = {VAL_LOSS_SET: "Validation loss (flow matching)"}

@@ -13,13 +13,18 @@ Procedure (`scoring.lipsync.run_syncnet`, the same code the curate `syncnet` bac
 
 Offline default without SyncNet weights: the curate proxy `mouth_envelope` (FaceMesh mouth opening x audio loudness
 over the same ±15 frames, calibrated to SyncNet-like magnitudes; see `scoring.lipsync`), reported as
-`sync_conf_mouth_envelope` / `sync_offset_mouth_envelope`. It is not Sync-C and never carries that name.
+`sync_conf_mouth_envelope` / `sync_offset_mouth_envelope`. It is not Sync-C and never carries that name. Its
+control `sync_conf_mouth_envelope_shifted_audio` scores the same mouth track against the video's own audio rotated
+by half its length (the wrong audio): a model that learned lip sync scores well above it.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+import numpy as np
 
 from omnihuman_pipeline.metrics.base import MetricFailure, VideoItem, VideoScore
 from omnihuman_pipeline.scoring.lipsync import VSHIFT
@@ -87,7 +92,8 @@ class MouthEnvelopeSyncMetric:
     """
 
     key: ClassVar[str] = "sync_mouth_envelope"
-    outputs: ClassVar[tuple[str, ...]] = ("sync_conf_mouth_envelope", "sync_offset_mouth_envelope")
+    outputs: ClassVar[tuple[str, ...]] = ("sync_conf_mouth_envelope", "sync_offset_mouth_envelope",
+                                          "sync_conf_mouth_envelope_shifted_audio")
     backend: ClassVar[str] = "mouth_envelope"
     kind: ClassVar[str] = "per_video"
 
@@ -109,6 +115,24 @@ class MouthEnvelopeSyncMetric:
         score = self._scorer.score(_clip(item))
         if score.error is not None:
             raise MetricFailure(score.error)
-        values = {"sync_conf_mouth_envelope": score.value, "sync_offset_mouth_envelope": score.extra["offset"]}
+        values = {"sync_conf_mouth_envelope": score.value, "sync_offset_mouth_envelope": score.extra["offset"],
+                  "sync_conf_mouth_envelope_shifted_audio": shifted_audio_conf(
+                      score.arrays["mouth"], score.arrays["loudness_db"], self.vshift, self._scorer.conf_scale)}
         return VideoScore(values, n=len(item.generated))
+
+
+def shifted_audio_conf(mouth: np.ndarray, loudness: np.ndarray, vshift: int, conf_scale: float) -> float:
+    """The wrong-audio control: the same mouth track against its own loudness rotated by half the video.
+
+    The rotation (more than ``vshift`` frames) takes the audio's timing away while keeping its statistics, so a
+    model that follows its audio scores well above this value, and one that only moves its mouth does not.
+    NaN when the video is too short to rotate past the searched offsets (fewer than ``2 (vshift + 1)`` frames).
+    """
+    from omnihuman_pipeline.scoring.lipsync import correlation_curve, offset_and_confidence
+
+    n = len(loudness)
+    if n < 2 * (vshift + 1):
+        return math.nan
+    curve = correlation_curve(mouth, np.roll(loudness, n // 2), vshift)
+    return conf_scale * offset_and_confidence(curve, vshift)[1]
 
