@@ -122,6 +122,8 @@ class FlowSettings:
         prediction: what the network outputs: ``velocity`` (eps - x0; pretrained T2V backbones) or ``x0``
             (the clean latents, JiT; the loss stays on the velocity). Recorded in ``model.json``.
         min_sigma: lower clamp of sigma when an x0 output is turned into a velocity for the loss.
+        mouth_weight: training loss weight of the mouth's latent cells, boxed from the clip's face keypoints
+            (``training/mouth_weight.py``); 1 is the uniform loss. Validation losses stay uniform.
     """
 
     scheme: str = "logit_normal"
@@ -130,9 +132,12 @@ class FlowSettings:
     shift: float = 3.0
     prediction: str = "velocity"
     min_sigma: float = 0.05
+    mouth_weight: float = 1.0
 
     def __post_init__(self) -> None:
         check_prediction(self.prediction)
+        if self.mouth_weight < 1.0:
+            raise ValueError(f"flow.mouth_weight must be >= 1 (1: uniform loss), got {self.mouth_weight}")
         if not 0.0 <= self.min_sigma < 1.0:
             raise ValueError(f"flow.min_sigma must be in [0, 1), got {self.min_sigma}")
 

@@ -54,6 +54,7 @@ from omnihuman_pipeline.models.latent_layout import (
     num_pixel_frames,
     window_pixel_frames,
 )
+from omnihuman_pipeline.training.mouth_weight import mouth_weight_map
 from omnihuman_pipeline.training.conditions import (
     TASKS,
     Active,
@@ -319,6 +320,7 @@ class WindowDataset(Dataset):
                  with_pose: bool):
         self.features, self.window = features, window
         self.flow = {k: flow[k] for k in SIGMA_KEYS if k in flow}  # how sigma is drawn (not what the net predicts)
+        self.mouth_weight = float(flow.get("mouth_weight", 1.0))
         self.with_audio, self.with_pose = with_audio, with_pose
         self.audio_shape = audio_shape(pd.DataFrame(features.rows)) if with_audio else None
 
@@ -330,7 +332,7 @@ class WindowDataset(Dataset):
         frames = window_pixel_frames(s, self.window)
         record = self.features.window(plan.row, range(s - tm, s + self.window), frames,
                                       audio=self.with_audio and plan.active.audio,
-                                      pose=self.with_pose and plan.active.pose)
+                                      pose=self.with_pose and plan.active.pose or self.mouth_weight != 1.0)
         return self.sample(record, plan)
 
     def sample(self, record: dict[str, Any], plan: SamplePlan) -> dict[str, Any]:
@@ -356,6 +358,10 @@ class WindowDataset(Dataset):
             on = plan.active.audio and audio is not None
             out["audio_on"] = on
             out["audio"] = audio if on else torch.zeros(len(frames), *self.audio_shape)
+        if self.mouth_weight != 1.0:
+            keypoints = record["pose_keypoints"]
+            body = None if keypoints is None else keypoints["body"].numpy()[list(frames)]
+            out["loss_weight"] = mouth_weight_map(body, t, clip.shape[2], clip.shape[3], self.mouth_weight)
         if self.with_pose:
             on = plan.active.pose and record["pose_keypoints"] is not None
             out["pose_on"] = on

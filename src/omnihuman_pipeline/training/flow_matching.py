@@ -83,18 +83,24 @@ def velocity_target(x0: Tensor, noise: Tensor) -> Tensor:
     return noise - x0
 
 
-def flow_loss(pred: Tensor, target: Tensor, frame_mask: Tensor | None = None) -> Tensor:
+def flow_loss(pred: Tensor, target: Tensor, frame_mask: Tensor | None = None, weight: Tensor | None = None) -> Tensor:
     """Per-sample mean squared error over the frames that carry a loss.
 
     Args:
         pred: [B, C, T, H, W] predicted velocity.
         target: [B, C, T, H, W] target velocity.
         frame_mask: bool [T] or [B, T]; False frames (reference, motion) are excluded. None: all frames.
+        weight: [B, T, H, W] weights of the latent cells (a weighted mean within each frame), or None.
 
     Returns:
         [B] float32 losses.
     """
-    err = (pred.float() - target.float()).pow(2).mean(dim=(1, 3, 4))  # [B, T]
+    err = (pred.float() - target.float()).pow(2).mean(dim=1)  # [B, T, H, W]
+    if weight is None:
+        err = err.mean(dim=(2, 3))  # [B, T]
+    else:
+        w = weight.to(err.device, err.dtype)
+        err = (err * w).sum(dim=(2, 3)) / w.sum(dim=(2, 3))
     if frame_mask is None:
         return err.mean(dim=1)
     mask = frame_mask.to(err.device).expand_as(err).float()

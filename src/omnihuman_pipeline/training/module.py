@@ -82,7 +82,7 @@ class OmniHumanModule(L.LightningModule):
     def forward(self, **inputs: Any) -> Tensor:
         return self.net(**inputs)
 
-    def model_step(self, batch: dict[str, Any]) -> Tensor:
+    def model_step(self, batch: dict[str, Any], weighted: bool = False) -> Tensor:
         """Per-sample flow-matching losses [B] of a batch (sigma comes with the batch; the noise too, or its seeds).
 
         The data module expands compact batches on the device (``on_after_batch_transfer``); a compact
@@ -93,10 +93,11 @@ class OmniHumanModule(L.LightningModule):
         noisy = add_noise(x0, noise, batch["sigma"])
         out = self.net(**model_inputs(self.net, batch, noisy))
         pred = to_velocity(out, noisy, batch["sigma"], self.prediction, self.min_sigma)
-        return flow_loss(pred, velocity_target(x0, noise))
+        weight = batch.get("loss_weight") if weighted else None  # training only: validation stays uniform
+        return flow_loss(pred, velocity_target(x0, noise), weight=weight)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        losses = self.model_step(batch)
+        losses = self.model_step(batch, weighted=True)
         loss = losses.mean()
         # one host read a step: a non-finite loss would reach every weight through the optimizer step, and the
         # stage would go on to export NaN weights with exit code 0
