@@ -53,3 +53,35 @@ def test_three_stages_write_their_folders_and_learn(trained_project):
         assert final[task] < untrained[task], (task, final[task], untrained[task])
     assert reports["stage2"]["samples_seen"]["audio"] > 0 and reports["stage3"]["samples_seen"]["pose"] > 0
     assert reports["stage1"]["samples_seen"]["audio"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # run alone, it pays for the module's curate + features + train fixture
+def test_learning_settings_beat_the_old_settings_on_the_same_budget(trained_project, tmp_path):
+    """Stage 1 on the tiny corpus's features, 40 steps each, same data, batch, shift and validation samples: the
+    learning profile's model (small preset, x0 prediction) ends far below the old tiny velocity model's v-loss."""
+    import pandas as pd
+
+    from omnihuman_pipeline.datasets.model_folder import RunFolder
+    from omnihuman_pipeline.features.shards import FeatureStore
+    from omnihuman_pipeline.training.run import train_stage
+
+    index = pd.read_parquet(trained_project / "data/04_feature/features.parquet")
+    store = FeatureStore.at(str(trained_project / "data/04_feature/shards"))
+    common = {"data": {"window_latent_frames": 4, "batch_size": 4, "num_workers": 0, "val_fraction": 0.2},
+              "flow": {"shift": 3.0}, "ema": {"decay": 0.0},
+              "trainer": {"accelerator": "cpu", "val_every_n_steps": 0, "checkpoint_every_n_steps": 1000,
+                          "progress_bar": False}}
+    settings = {"old": ({"preset": "tiny"}, {"prediction": "velocity"}, 2e-3),
+                "learning": ({"preset": "small"}, {"prediction": "x0"}, 1e-3)}
+    losses = {}
+    for name, (model, flow, lr) in settings.items():
+        train = {**common, "model": model, "flow": {**common["flow"], **flow},
+                 "optimizer": {"lr": lr, "warmup_steps": 5, "global_batch_size": 4}}
+        run = RunFolder(tmp_path / name, tmp_path / f"{name}_logs")
+        run.path.mkdir(parents=True)
+        report = train_stage(index, store, run, None, train, {"index": 1, "conditions": ["text"], "max_steps": 40},
+                             name="stage1").report
+        losses[name] = report["val_loss"]["loss_text"]
+        assert report["val_loss_start"]["loss_text"] > 0.9  # an untrained net of either kind: about 1
+    assert losses["learning"] < 0.5 * losses["old"], losses
