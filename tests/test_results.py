@@ -51,3 +51,18 @@ def test_headline_holds_the_numbers_that_compare_experiments(tmp_path):
                                   "eval": {"stage3.brisque": 30.5}}
     assert main(["--headline", "data/08_reporting/headline.json", str(tmp_path)]) == 0
     assert json.loads((data / "08_reporting/headline.json").read_text())["clips"]["T"] == 7
+
+
+def test_generated_line_says_whether_a_face_was_drawn(tmp_path):
+    """The generation's face check is reported; a model that draws no person is said to, with what to do."""
+    import pandas as pd
+
+    data = tmp_path / "data"
+    _write(data / "07_model_output/videos/a.mp4")
+    table = data / "07_model_output/generated.parquet"
+    pd.DataFrame({"status": ["ok", "ok", "failed"], "face_share": [0.0, 0.0625, None]}).to_parquet(table)
+    line = next(line for line in result_lines(tmp_path) if "generated" in line)
+    assert "a face in 0%–6% of their frames" in line and "no person drawn" in line and "`small` profile" in line
+    pd.DataFrame({"status": ["ok"], "face_share": [0.94]}).to_parquet(table)
+    line = next(line for line in result_lines(tmp_path) if "generated" in line)
+    assert "a face in 94%–94% of their frames" in line and "no person drawn" not in line

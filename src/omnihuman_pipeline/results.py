@@ -89,6 +89,7 @@ def result_lines(root: Path) -> list[str]:
     videos = sorted((data / "07_model_output/videos").glob("*.mp4"))
     lines.append(f"  generated     {videos[0].relative_to(root)}" + (f" (+{len(videos) - 1} more)" if len(videos) > 1
                                                                      else "") + stale("07_model_output/videos")
+                 + _face_note(data / "07_model_output/generated.parquet")
                  if videos
                  else "  generated     no video yet: kedro run --pipeline=generate")
     table = data / "08_reporting/eval_table.md"
@@ -102,6 +103,25 @@ def result_lines(root: Path) -> list[str]:
                      else f"  ablation      not written yet: kedro run --pipeline={name}")
     lines.append("  notebooks     notebooks/curation_report.ipynb, notebooks/ablation_report.ipynb (read the catalog)")
     return lines
+
+
+def _face_note(table: Path) -> str:
+    """What the generation's face check found (``generated.parquet: face_share``), said plainly when it is no face."""
+    if not table.is_file():
+        return ""
+    import pandas as pd
+
+    rows = pd.read_parquet(table)
+    if "face_share" not in rows:
+        return ""
+    shares = rows.loc[rows["status"] == "ok", "face_share"].dropna()
+    if shares.empty:
+        return ""
+    found = f"; FaceMesh finds a face in {shares.min():.0%}–{shares.max():.0%} of their frames"
+    if shares.max() < 0.5:
+        found += (" (no person drawn: this model is too small or too briefly trained; the `small` profile trains one "
+                  "that draws the reference person, see README Profiles)")
+    return found
 
 
 HEADLINE_FILE = "data/08_reporting/headline.json"

@@ -53,6 +53,7 @@ def test_three_segment_audio_job_has_the_audio_length_and_a_playable_audio_strea
     assert facts["size"] == (32, 32) and row["conditions"] == "text,image,audio" and row["branches"] == "null,full"
     assert row["caption_backend"] == "signals" and "one person speaking" in row["caption"]
     assert json.loads(row["backends"])["audio"] == "whisper" and row["flow_shift"] == 3.0
+    assert 0.0 <= row["face_share"] <= 1.0  # the face check ran on the output
 
 
 def test_same_seed_same_video_and_seconds_trims_the_audio(media_dir, model_dirs, tmp_path, stage3):
@@ -179,6 +180,19 @@ def test_streamed_segments_decode_to_the_whole_sequence():
         sink(i, SegmentOutput(sequence[:, :, a:b], None if a == 0 else sequence[:, :, a - 2:a]))
     whole = to_uint8(codec.decode(sequence[0]))[:30]
     assert sink.written == 30 and np.array_equal(np.stack(frames), whole) and not sink.flat
+    assert len(sink.kept) == 16 and np.array_equal(sink.kept[-1], whole[29])  # the face check's evenly spread frames
+
+
+def test_face_check_finds_the_astronaut_and_not_noise():
+    """The generation's face check (FaceMesh): a real face in every frame -> 1, coloured noise -> 0."""
+    import numpy as np
+    from skimage import data
+
+    from omnihuman_pipeline.inference.run import face_share
+
+    face = np.ascontiguousarray(data.astronaut()[:256, 96:352])
+    noise = np.random.default_rng(0).integers(0, 256, (4, 256, 256, 3), dtype=np.uint8)
+    assert face_share(np.stack([face] * 4)) == 1.0 and face_share(noise) == 0.0
 
 
 @pytest.mark.slow

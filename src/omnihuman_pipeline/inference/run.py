@@ -61,8 +61,9 @@ DEFAULT_SEGMENT_FRAMES = 81  # a card without its training window (21 latent fra
 RESULT_COLUMNS = [
     "job", "status", "error", "checkpoint", "stage", "drive", "conditions", "seed", "steps", "cfg_form", "cfg",
     "cfg_text", "cfg_audio", "branches", "flow_shift", "seconds", "frames", "segments", "segment_latents", "width",
-    "height", "fps", "caption", "caption_backend", "speaker", "backends", "wall_s", "output",
+    "height", "fps", "caption", "caption_backend", "speaker", "backends", "face_share", "wall_s", "output",
 ]
+FACE_CHECK_FRAMES = 16  # frames of each output FaceMesh looks at (evenly spread; bounded memory)
 
 
 @dataclass(frozen=True)
@@ -415,7 +416,7 @@ def generate_video(job: GenerationJob, settings: GenerateSettings, caption: Mapp
         "flow_shift": ckpt.flow_shift, "seconds": n_frames / VIDEO_FPS, "frames": sink.written,
         "segments": len(plan.latents), "segment_latents": ",".join(map(str, plan.latents)), "width": width,
         "height": height, "fps": VIDEO_FPS, "caption": text, "caption_backend": caption_backend,
-        "speaker": _speaker_label(job), "backends": json.dumps(enc.backends()),
+        "speaker": _speaker_label(job), "backends": json.dumps(enc.backends()), "face_share": sink.face_share(),
         "wall_s": time.perf_counter() - start, "output": str(path),
     }
 
@@ -437,6 +438,8 @@ class FrameSink:
     def __init__(self, writer: Any, decode: Callable[[Tensor], Tensor], n_frames: int, temporal: int = 4) -> None:
         self.writer, self.decode, self.n_frames, self.temporal = writer, decode, n_frames, temporal
         self.written, self.flat = 0, True
+        self.keep = set(np.linspace(0, n_frames - 1, min(FACE_CHECK_FRAMES, n_frames)).round().astype(int).tolist())
+        self.kept: list[np.ndarray] = []  # the frames the face check looks at
 
     def __call__(self, index: int, out: SegmentOutput) -> None:
         from omnihuman_pipeline.features.codec import to_uint8
@@ -449,9 +452,26 @@ class FrameSink:
             frames = to_uint8(self.decode(torch.cat([context[0].to(latents), latents], dim=1))[:, skip:])
         frames = frames[: self.n_frames - self.written]
         self.flat = self.flat and is_constant(frames)
-        for frame in frames:
+        for i, frame in enumerate(frames):
             self.writer.write(frame)
+            if self.written + i in self.keep:
+                self.kept.append(np.array(frame))
         self.written += len(frames)
+
+    def face_share(self) -> float:
+        """Share of the kept frames in which FaceMesh finds a face (NaN when MediaPipe cannot run here)."""
+        return face_share(np.stack(self.kept)) if self.kept else math.nan
+
+
+def face_share(frames: np.ndarray) -> float:
+    """Share of uint8 RGB frames [N, H, W, 3] with a face found by FaceMesh (the evaluation's face tracker)."""
+    try:
+        from omnihuman_pipeline.scoring.lipsync import face_mesh_landmarks
+
+        return float(np.mean([len(f) > 0 for f in face_mesh_landmarks(frames, 1)]))
+    except ImportError as err:
+        logger.warning("face check skipped: %s", err)
+        return math.nan
 
 
 def is_constant(video: np.ndarray, levels: int = 1) -> bool:

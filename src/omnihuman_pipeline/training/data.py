@@ -54,7 +54,6 @@ from omnihuman_pipeline.models.latent_layout import (
     num_pixel_frames,
     window_pixel_frames,
 )
-from omnihuman_pipeline.training.mouth_weight import mouth_weight_map
 from omnihuman_pipeline.training.conditions import (
     TASKS,
     Active,
@@ -66,6 +65,7 @@ from omnihuman_pipeline.training.conditions import (
     uses_t_only_clip,
 )
 from omnihuman_pipeline.training.flow_matching import sample_sigmas
+from omnihuman_pipeline.training.mouth_weight import mouth_weight_map
 
 SIGMA_KEYS = ("scheme", "mean", "std", "shift")
 
