@@ -363,7 +363,9 @@ def generate_video(job: GenerationJob, settings: GenerateSettings, caption: Mapp
     need_faces = job.speaker is not None or signals_caption
     faces = detect_faces(image, settings.face_min_confidence) if need_faces else []
     mask = _speaker_mask(job, faces, h, w, settings, audio_on)
+    # the drive is held once: fitted to the sampled length; the mp4's track is a view of its first N / 25 s
     driving = fit_audio(audio, plan.generated, VIDEO_FPS, AUDIO_SR) if audio is not None else None
+    with_audio, audio = audio is not None, None
     text, caption_backend = (job.text, "given") if job.text is not None else caption_reference(
         image, faces, driving[: round(n_frames * AUDIO_SR / VIDEO_FPS)] if audio_on else None, caption)
 
@@ -388,7 +390,7 @@ def generate_video(job: GenerationJob, settings: GenerateSettings, caption: Mapp
     # 4. each segment decoded and encoded as soon as it is sampled; the mp4 gets the audio fitted to its length
     autocast = PRECISIONS[settings.precision]
     sink = FrameSink(ClipWriter(job.out, width=width, height=height, fps=VIDEO_FPS, crf=settings.crf,
-                                preset=settings.preset, sample_rate=AUDIO_SR, with_audio=audio is not None),
+                                preset=settings.preset, sample_rate=AUDIO_SR, with_audio=with_audio),
                      enc.decode, n_frames, model.config.vae_temporal_factor)
     try:
         sample_segments(model, plan, ref_latents=ref, text_emb=text_emb, text_mask=text_mask,
@@ -399,7 +401,7 @@ def generate_video(job: GenerationJob, settings: GenerateSettings, caption: Mapp
         if sink.flat:
             raise GenerationError(f"job {job.name}: every generated frame is one flat colour: {job.checkpoint} "
                                   "produces no picture; nothing was written")
-        muxed = fit_audio(audio, n_frames, VIDEO_FPS, AUDIO_SR) if audio is not None else None
+        muxed = driving[: round(n_frames * AUDIO_SR / VIDEO_FPS)] if driving is not None else None
         path = sink.writer.close(muxed)
     except BaseException:
         sink.writer.abort()

@@ -295,7 +295,7 @@ def decode_audio(path: str | os.PathLike, sample_rate: int = 16_000) -> tuple[np
                 chunks.append(out.to_ndarray().reshape(-1))
         except (av.FFmpegError, ValueError) as err:
             error = f"audio decode stopped: {err}"
-    audio = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+    audio = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
     return audio, error
 
 
