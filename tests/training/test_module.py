@@ -108,8 +108,8 @@ def test_task_losses_are_logged_as_means_over_the_logging_interval(two_clip_cach
     seen: list[tuple[list[str], torch.Tensor]] = []
     step = module.model_step
 
-    def recording_step(batch):
-        losses = step(batch)
+    def recording_step(batch, **kwargs):
+        losses = step(batch, **kwargs)
         seen.append((list(batch["task"]), losses.detach().clone()))
         return losses
 
