@@ -1,4 +1,4 @@
-"""OmniHuman DiT (paper §3.1–3.2): MMDiT backbone, 3D RoPE, audio adapter, pose guider, weight loading."""
+"""OmniHuman DiT (paper §3.1–3.2): MMDiT backbone (or Wan2.1, ``wan.py``), 3D RoPE, audio adapter, pose guider, weight loading."""
 
 from .attention import ATTENTION_BACKENDS, JointAttention, attention
 from .audio_adapter import AudioAdapter, FrameAudioCrossAttention
@@ -18,10 +18,12 @@ from .latent_layout import (
 from .mmdit import MMDiTBlock, OmniHumanTransformer, count_parameters, parameter_counts
 from .pose_guider import PoseGuider
 from .pretrained import LoadReport, load_pretrained_t2v
+from .registry import BACKBONE_CLASSES, build_model
 from .rope import RopeFreqs, apply_rope, video_rope
 
 __all__ = [
     "ATTENTION_BACKENDS",
+    "BACKBONE_CLASSES",
     "PRESETS",
     "AudioAdapter",
     "FrameAudioCrossAttention",
@@ -38,6 +40,7 @@ __all__ = [
     "apply_rope",
     "attention",
     "audio_token_index",
+    "build_model",
     "count_parameters",
     "latent_frame_loss_mask",
     "latent_to_pixel_frames",
