@@ -29,7 +29,7 @@ from .attention import ATTENTION_BACKENDS, JointAttention
 from .audio_adapter import AudioAdapter, FrameAudioCrossAttention
 from .config import OmniHumanConfig
 from .latent_layout import TokenLayout, packed_layout
-from .pose_guider import PoseGuider
+from .pose_guider import PoseGuider, with_pose_features
 from .rope import RopeFreqs, video_rope
 
 
@@ -339,20 +339,8 @@ class OmniHumanTransformer(nn.Module):
         layout = self.token_layout(noisy_latents.shape, ref_latents is not None, n_motion)
 
         # 1. pose features stacked on the noisy latents' channels; zeros for ref/motion/off samples
-        noisy_in = noisy_latents
-        if self.pose_guider is not None:
-            pose = noisy_latents.new_zeros(b, cfg.pose_feature_channels, t, h, w)
-            if pose_feats is None and pose_maps is not None:
-                pose_feats = self.pose_guider(pose_maps.to(noisy_latents.dtype))
-            if pose_feats is not None:
-                pose = pose_feats.to(noisy_latents.dtype)
-                if pose.shape[2:] != noisy_latents.shape[2:]:
-                    raise ValueError(f"pose features {tuple(pose.shape)} do not match latents {(t, h, w)}")
-                if pose_on is not None:
-                    pose = pose * pose_on.to(pose.dtype)[:, None, None, None, None]
-            noisy_in = torch.cat([noisy_latents, pose], dim=1)
-        elif pose_maps is not None or pose_feats is not None:
-            raise ValueError("pose_maps given but the config has with_pose=False")
+        noisy_in = with_pose_features(noisy_latents, self.pose_guider, cfg.pose_feature_channels, pose_maps,
+                                      pose_feats, pose_on)
 
         # 2. patch-embed and pack [ref | motion | noisy]                   [B, N, D]
         parts = []

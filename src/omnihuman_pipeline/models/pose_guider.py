@@ -59,3 +59,28 @@ class PoseGuider(nn.Module):
         index = (torch.arange(n_latent, device=feats.device)[:, None] + offsets).clamp(0, n_latent - 1)
         feats = feats[:, index].flatten(2, 3)  # [B, T, (2w+1) * C_p, H, W]
         return feats.transpose(1, 2)  # [B, (2w+1) * C_p, T, H, W]
+
+
+def with_pose_features(noisy_latents: Tensor, guider: PoseGuider | None, channels: int, pose_maps: Tensor | None,
+                       pose_feats: Tensor | None, pose_on: Tensor | None) -> Tensor:
+    """The patch embedding's input: noisy latents [B, C, T, H, W] with the pose features stacked on channels.
+
+    Zeros stand in where there is no pose (no maps, a pose-off sample), so the input width never changes.
+    ``pose_feats`` (precomputed ``guider(pose_maps)``) is used instead of ``pose_maps`` when given. Without a
+    guider the latents are returned as they are, and pose inputs are an error.
+    """
+    if guider is None:
+        if pose_maps is not None or pose_feats is not None:
+            raise ValueError("pose_maps given but the config has with_pose=False")
+        return noisy_latents
+    b, _, t, h, w = noisy_latents.shape
+    pose = noisy_latents.new_zeros(b, channels, t, h, w)
+    if pose_feats is None and pose_maps is not None:
+        pose_feats = guider(pose_maps.to(noisy_latents.dtype))
+    if pose_feats is not None:
+        pose = pose_feats.to(noisy_latents.dtype)
+        if pose.shape[2:] != noisy_latents.shape[2:]:
+            raise ValueError(f"pose features {tuple(pose.shape)} do not match latents {(t, h, w)}")
+        if pose_on is not None:
+            pose = pose * pose_on.to(pose.dtype)[:, None, None, None, None]
+    return torch.cat([noisy_latents, pose], dim=1)

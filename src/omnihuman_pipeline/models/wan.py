@@ -39,7 +39,7 @@ from .attention import ATTENTION_BACKENDS
 from .audio_adapter import AudioAdapter, FrameAudioCrossAttention
 from .config import OmniHumanConfig
 from .latent_layout import TokenLayout, packed_layout
-from .pose_guider import PoseGuider
+from .pose_guider import PoseGuider, with_pose_features
 
 # Wan's sampling time is 1000 sigma (its scheduler's num_train_timesteps).
 WAN_TIMESTEP_SCALE = 1000.0
@@ -223,18 +223,8 @@ class WanOmniTransformer(nn.Module):
         layout = self.token_layout(noisy_latents.shape, ref_latents is not None, n_motion)
 
         # 1. pose features stacked on the noisy latents' channels (zeros for ref / motion / pose off)
-        noisy_in = noisy_latents
-        if self.pose_guider is not None:
-            pose = noisy_latents.new_zeros(b, cfg.pose_feature_channels, t, h, w)
-            if pose_feats is None and pose_maps is not None:
-                pose_feats = self.pose_guider(pose_maps.to(noisy_latents.dtype))
-            if pose_feats is not None:
-                pose = pose_feats.to(noisy_latents.dtype)
-                if pose_on is not None:
-                    pose = pose * pose_on.to(pose.dtype)[:, None, None, None, None]
-            noisy_in = torch.cat([noisy_latents, pose], dim=1)
-        elif pose_maps is not None or pose_feats is not None:
-            raise ValueError("pose_maps given but the config has with_pose=False")
+        noisy_in = with_pose_features(noisy_latents, self.pose_guider, cfg.pose_feature_channels, pose_maps,
+                                      pose_feats, pose_on)
 
         # 2. patch-embed and pack [ref | motion | noisy] with Wan's patch embedding      [B, N, D]
         parts = []

@@ -149,15 +149,15 @@ def check_flow_shift(settings: TrainSettings, backbone: Path | None) -> None:
                        settings.flow.shift, theirs, Path(backbone).parent / "scheduler")
 
 
-def backbone_config_for(settings: TrainSettings, init: ModelFolder | Path | None) -> dict[str, Any] | None:
-    """The backbone's own config: the previous stage's (hand-off) or the backbone folder's ``config.json``."""
+def backbone_config_for(settings: TrainSettings, init: ModelFolder | Path | None,
+                        folder: Path | None) -> dict[str, Any] | None:
+    """The backbone's own config: the previous stage's (hand-off) or ``config.json`` of its ``folder``."""
     if settings.model.backbone == "native":
         return None
     if isinstance(init, ModelFolder) and init.card.config.backbone_config:
         return dict(init.card.config.backbone_config)
-    folder = backbone_folder(settings)
     try:
-        return read_diffusers_config(folder)
+        return read_diffusers_config(folder or backbone_folder(settings))
     except (FileNotFoundError, ValueError) as err:
         raise TrainingSetupError(str(err)) from None
 
@@ -438,7 +438,7 @@ def train_stage(index: pd.DataFrame, store: FeatureStore, run: RunFolder, init: 
     settings, spec = TrainSettings.from_params(dict(train)), StageSettings.from_params(name, dict(stage))
     check_launch(settings, launcher or os.environ.get("OMNIHUMAN_LAUNCHER", "kedro"))
     backbone = None if isinstance(init, ModelFolder) else backbone_folder(settings)  # wan: its folder
-    config = model_config(index, settings, spec, backbone_config_for(settings, init))
+    config = model_config(index, settings, spec, backbone_config_for(settings, init, backbone))
     backends = feature_backends(index)
     fingerprint = run_fingerprint(settings, spec, index, backbone if backbone is not None else init)
     check_flow_shift(settings, backbone)
