@@ -91,3 +91,47 @@ def test_audio_off_zeroes_cross_attention(inputs_factory, make_model, tiny_confi
     x["audio_on"] = torch.tensor([True, False])
     for _args, out in _capture_audio_attn(model, x):
         assert out[1].abs().max() == 0 and out[0].abs().max() > 0
+
+
+def test_time_code_tells_apart_the_pixel_frames_of_one_latent_frame() -> None:
+    """Swapping two pixel frames' audio inside one latent frame: invisible to the cross-attention without the
+    time code (attention ignores key order), visible with it."""
+    from omnihuman_pipeline.models.audio_adapter import AudioAdapter, FrameAudioCrossAttention
+
+    torch.manual_seed(0)
+    feats = torch.randn(1, 9, 3, 8)  # 3 latent frames
+    swapped = feats.clone()
+    swapped[:, [1, 2]] = feats[:, [2, 1]]  # both in latent frame 1
+    attn = FrameAudioCrossAttention(32, 2)
+    torch.nn.init.normal_(attn.to_out.weight)
+    x = torch.randn(1, 3 * 4, 32)
+    changed = {}
+    for time_code in (False, True):
+        torch.manual_seed(1)
+        adapter = AudioAdapter(3, 8, 32, 32, window=0, temporal_factor=4, time_code=time_code)
+        with torch.no_grad():
+            outs = [attn(x, *adapter(a, 3), None) for a in (feats, swapped)]
+        changed[time_code] = (outs[0] - outs[1]).abs().amax().item()
+    assert changed[False] < 1e-5
+    assert changed[True] > 1e-3
+
+
+def test_audio_standardisation_and_weights_written_before_it() -> None:
+    """The adapter standardises with its statistics; a state dict without them loads as the identity."""
+    from omnihuman_pipeline.models.audio_adapter import AudioAdapter
+
+    torch.manual_seed(0)
+    adapter = AudioAdapter(3, 8, 16, 32, window=1, temporal_factor=4)
+    feats = 5.0 + 0.1 * torch.randn(2, 9, 3, 8)
+    mean, std = feats.flatten(2).mean((0, 1)), feats.flatten(2).std((0, 1))
+    with torch.no_grad():
+        plain, _ = adapter((feats - mean.view(3, 8)) / std.view(3, 8), 3)
+        adapter.set_feature_stats(mean, std)
+        standardised, _ = adapter(feats, 3)
+    torch.testing.assert_close(standardised, plain, atol=1e-5, rtol=1e-5)
+
+    old = {k: v for k, v in adapter.state_dict().items() if not k.startswith("feature_")}
+    fresh = AudioAdapter(3, 8, 16, 32, window=1, temporal_factor=4)
+    fresh.set_feature_stats(torch.full((24,), 3.0), torch.full((24,), 2.0))
+    fresh.load_state_dict(old, strict=True)
+    assert torch.equal(fresh.feature_mean, torch.zeros(24)) and torch.equal(fresh.feature_std, torch.ones(24))

@@ -77,3 +77,14 @@ def test_latent_frame_loss_mask() -> None:
     """Clip-level mask when motion latents lead the clip: motion frames False, noisy frames True."""
     assert latent_frame_loss_mask(2, 3).tolist() == [False, False, True, True, True]
     assert latent_frame_loss_mask(0, 2).dtype == torch.bool
+
+
+def test_audio_token_times_are_relative_to_the_latent_frames_last_pixel_frame() -> None:
+    from omnihuman_pipeline.models.latent_layout import audio_token_index, audio_token_times
+
+    times = audio_token_times(3, window=1)
+    index, valid = audio_token_index(3, 9, window=1)
+    assert times.shape == index.shape == (3, 12)
+    last = torch.tensor([0, 4, 8])[:, None]
+    assert torch.equal((index - last)[valid].float(), times[valid])  # a valid slot's time is its frame's
+    assert times[2].tolist() == [-4, -3, -2, -3, -2, -1, -2, -1, 0, -1, 0, 1]

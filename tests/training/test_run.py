@@ -57,6 +57,25 @@ def test_stages_hand_off_their_weights_and_report_what_is_new(trained):
     assert all(k.startswith("pose_guider") for k in h3["newly_initialized"])
 
 
+def test_the_stage_that_adds_audio_standardises_it_and_later_stages_keep_the_statistics(trained):
+    """Stage 2 sets the audio adapter's feature statistics from the training clips; stage 3 inherits them."""
+    _, cache, out = trained
+    report2, report3 = out["stage2"][0].report, out["stage3"][0].report
+    assert report2["audio_standardisation"]["clips"] >= 1 and report2["audio_standardisation"]["frames"] > 1
+    assert report3["audio_standardisation"] is None  # loaded with the weights, not recomputed
+    w2, w3 = (load_file(str(out[s][1].path / "model.safetensors")) for s in ("stage2", "stage3"))
+    assert torch.equal(w2["audio_adapter.feature_mean"], w3["audio_adapter.feature_mean"])
+    assert torch.equal(w2["audio_adapter.feature_std"], w3["audio_adapter.feature_std"])
+    # the statistics are the training clips' own: the standardised frames have mean ~0 and std ~1
+    index, store = cache
+    from omnihuman_pipeline.features.loader import FeatureDataset
+    ds = FeatureDataset(index, store, render_pose=False)
+    frames = torch.cat([ds[i]["audio"].flatten(1).float() for i in range(len(ds)) if ds[i]["audio"] is not None])
+    z = (frames - w2["audio_adapter.feature_mean"]) / w2["audio_adapter.feature_std"]
+    assert z.mean().abs() < 0.5 and 0.3 < z.std() < 2.0
+    assert not torch.equal(w2["audio_adapter.feature_std"], torch.ones_like(w2["audio_adapter.feature_std"]))
+
+
 def test_model_folders_load_and_cards_name_stage_conditions_and_features(trained):
     """Each folder loads into an OmniHumanTransformer; its card has the stage, conditions, backends and flow shift."""
     _, _, out = trained

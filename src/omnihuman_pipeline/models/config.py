@@ -53,6 +53,10 @@ class OmniHumanConfig:
         audio_dim: channels per audio encoder layer (C).
         audio_hidden: hidden width of the audio MLP.
         audio_window: each 25 fps audio frame is joined by its ±audio_window neighbours.
+        audio_time_code: add to each audio token a sinusoidal code of its time relative to the latent frame,
+            so a video token can tell which of the latent frame's pixel frames a sound belongs to (the paper
+            concatenates adjacent frames' features for the same reason). Every preset sets it; model cards
+            written before it existed read as False and keep their behaviour.
         with_pose: build the pose guider and the extra patch-embedding input channels.
         pose_channels: pose-guider output channels per latent frame.
         pose_window: pose features of each latent frame are concatenated with ±pose_window neighbours.
@@ -83,6 +87,7 @@ class OmniHumanConfig:
     audio_dim: int = 768
     audio_hidden: int = 1024
     audio_window: int = 2
+    audio_time_code: bool = False
     with_pose: bool = True
     pose_channels: int = 16
     pose_window: int = 1
@@ -155,6 +160,7 @@ PRESETS: dict[str, OmniHumanConfig] = {
         audio_dim=8,
         audio_hidden=32,
         audio_window=1,
+        audio_time_code=True,
         pose_channels=2,
         pose_window=1,
         pose_guider_widths=(4, 8, 8),
@@ -178,12 +184,13 @@ PRESETS: dict[str, OmniHumanConfig] = {
         audio_dim=384,
         audio_hidden=192,
         audio_window=2,
+        audio_time_code=True,
         pose_channels=4,
         pose_window=1,
         pose_guider_widths=(8, 16, 16),
     ),
     # One-GPU experiments: ~0.7 B parameters, T5-XXL text width, wav2vec2-base 13 hidden states.
-    "base": OmniHumanConfig(),
+    "base": OmniHumanConfig(audio_time_code=True),
     # Paper scale (a multi-billion MMDiT as in HunyuanVideo-size T2V models); meta device only here.
     "paper": OmniHumanConfig(
         hidden_size=3072,
@@ -193,6 +200,7 @@ PRESETS: dict[str, OmniHumanConfig] = {
         audio_layers=25,
         audio_dim=1024,
         audio_hidden=3072,
+        audio_time_code=True,
         pose_channels=32,
         pose_guider_widths=(32, 64, 128),
     ),

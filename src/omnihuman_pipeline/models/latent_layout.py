@@ -136,6 +136,18 @@ def audio_token_index(
     return index.flatten(1), valid.flatten(1)
 
 
+def audio_token_times(num_latent: int, window: int, factor: int = VAE_TEMPORAL_FACTOR) -> Tensor:
+    """Time [T, K] of each audio token slot of :func:`audio_token_index`, in pixel frames relative to its latent
+    frame's last pixel frame (0 = the last frame, -factor .. -1 earlier ones, > 0 the neighbours after it)."""
+    offsets = torch.arange(-window, window + 1)
+    times = torch.zeros(num_latent, factor, 2 * window + 1)
+    for k in range(num_latent):
+        frames = latent_to_pixel_frames(k, factor)
+        for slot, f in enumerate(frames):
+            times[k, slot] = (f - frames[-1]) + offsets
+    return times.flatten(1)
+
+
 def pixel_to_latent_pool_matrix(num_latent: int, factor: int = VAE_TEMPORAL_FACTOR) -> Tensor:
     """Averaging matrix [T, F]: row k is 1/|frames(k)| on the pixel frames of latent frame k."""
     n_pixel = num_pixel_frames(num_latent, factor)

@@ -223,7 +223,8 @@ class OmniHumanTransformer(nn.Module):
         self.context_embedder = nn.Linear(c.text_dim, d)
         self.audio_adapter = (
             AudioAdapter(
-                c.audio_layers, c.audio_dim, c.audio_hidden, d, c.audio_window, c.vae_temporal_factor
+                c.audio_layers, c.audio_dim, c.audio_hidden, d, c.audio_window, c.vae_temporal_factor,
+                time_code=c.audio_time_code,
             )
             if c.with_audio
             else None

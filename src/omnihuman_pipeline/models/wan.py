@@ -163,7 +163,7 @@ class WanOmniTransformer(nn.Module):
             self.backbone.patch_embedding = grown
         self.audio_adapter = (
             AudioAdapter(config.audio_layers, config.audio_dim, config.audio_hidden, d, config.audio_window,
-                         config.vae_temporal_factor)
+                         config.vae_temporal_factor, time_code=config.audio_time_code)
             if config.with_audio else None
         )
         self.audio_attn = (

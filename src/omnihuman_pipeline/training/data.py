@@ -553,6 +553,7 @@ class OmniDataModule(L.LightningDataModule):
         val_videos = split_videos(refs, self.data.val_fraction, self.data.val_min_videos, self.data.seed)
         train = [c for c in refs if c.video_id not in val_videos]
         self.val_clips = [c for c in refs if c.video_id in val_videos]
+        self.all_train_clips = train  # every rank's (statistics every rank must agree on)
         shards = sorted({c.shard for c in train})
         if len(shards) < world:
             raise TrainingDataError(f"{len(shards)} training shards for {world} ranks: write smaller shards "

@@ -37,6 +37,7 @@ from omnihuman_pipeline.models import LoadReport, ModelCard, OmniHumanConfig, lo
 from omnihuman_pipeline.models.export import WEIGHTS_FILE, non_finite_tensors, read_weights
 from omnihuman_pipeline.models.registry import build_model
 from omnihuman_pipeline.models.wan import read_diffusers_config, read_diffusers_weights, wan_omni_config
+from omnihuman_pipeline.training.audio_stats import standardise_audio
 from omnihuman_pipeline.training.config import StageSettings, TrainSettings
 from omnihuman_pipeline.training.data import (
     OmniDataModule,
@@ -481,6 +482,10 @@ def train_stage(index: pd.DataFrame, store: FeatureStore, run: RunFolder, init: 
     trainer.val_check_interval = (every * accumulate) if every else spec.max_steps * accumulate + 1
     if not datamodule.val_plans:
         trainer.limit_val_batches = 0
+    audio_stats = None
+    if resume is None and config.with_audio:  # a resumed run restores the statistics with the weights
+        audio_stats = standardise_audio(net, handoff["newly_initialized"], datamodule.features,
+                                        datamodule.all_train_clips, settings.data.seed)
 
     if resume is None and datamodule.val_plans:
         module.initial_val = _val_losses(trainer.validate(module, datamodule=datamodule, verbose=False))
@@ -505,6 +510,7 @@ def train_stage(index: pd.DataFrame, store: FeatureStore, run: RunFolder, init: 
                                            "skipped": skipped, "mix_rank0": datamodule.mix},
         "val_loss_start": module.initial_val, "val_loss": final_val,
         "train_loss_recent": module.recent_losses(), "handoff": handoff["summary"],
+        "audio_standardisation": audio_stats,
         "model": {"preset": settings.model.preset, "backbone": config.backbone,
                   "parameters": sum(p.numel() for p in net.parameters()),
                   "trainable": sum(p.numel() for p in net.parameters() if p.requires_grad), "lora": lora},
