@@ -168,3 +168,30 @@ def test_a_non_finite_loss_stops_training_naming_the_step_and_the_clips(two_clip
     with pytest.raises(NonFiniteLossError, match=r"at step 0 .*clips of the batch: \['.+'\], non-finite: \['.+'\]"):
         _trainer(max_steps=2, limit_val_batches=0, callbacks=[Poison()]).fit(module, datamodule=dm)
     assert all(torch.equal(before[k], v) for k, v in module.net.state_dict().items())
+
+
+def test_x0_loss_space_is_the_clean_latent_error_and_validation_stays_in_velocity_space(two_clip_cache):
+    """``loss_space: x0`` trains on |x0_hat - x0|^2 (sigma^2 x the velocity loss); validation is unchanged."""
+    from functools import partial
+
+    from omnihuman_pipeline.training.data import expand_batch
+    from omnihuman_pipeline.training.flow_matching import add_noise, to_x0
+    from omnihuman_pipeline.training.module import OmniHumanModule
+
+    conditions = STAGE_CONDITIONS["stage1"]
+    dm = data_module(two_clip_cache, conditions)
+    dm.setup("fit")
+    batch = expand_batch(next(iter(dm.train_dataloader())))
+    batch["sigma"] = torch.tensor([0.9, 0.02])  # one sample below the clamp
+    net = tiny_net(conditions)
+    make = partial(OmniHumanModule, net, partial(torch.optim.AdamW, lr=1e-3), prediction="x0", min_sigma=0.05)
+    velocity, x0_space = make(), make(loss_space="x0")
+    with torch.no_grad():
+        v_train, x_train = velocity.model_step(batch, weighted=True), x0_space.model_step(batch, weighted=True)
+        x_val = x0_space.model_step(batch, weighted=False)
+        noisy = add_noise(batch["latents"], batch["noise"], batch["sigma"])
+        x0_hat = to_x0(net(**model_inputs(net, batch, noisy)), noisy, batch["sigma"], "x0")
+    clean_error = (x0_hat - batch["latents"]).pow(2).mean(dim=(1, 2, 3, 4))
+    torch.testing.assert_close(x_train[0], clean_error[0], rtol=1e-4, atol=1e-6)  # sigma above the clamp: exact
+    torch.testing.assert_close(x_train, v_train * batch["sigma"].clamp_min(0.05) ** 2)
+    torch.testing.assert_close(x_val, v_train)

@@ -53,6 +53,8 @@ def test_weighted_loss_equals_the_uniform_one_with_unit_weights_and_follows_the_
 def test_mouth_weight_below_one_is_refused():
     with pytest.raises(ValueError, match="mouth_weight must be >= 1"):
         FlowSettings(mouth_weight=0.5)
+    with pytest.raises(ValueError, match="loss_space 'x_0'; choose one of"):
+        FlowSettings(loss_space="x_0")
 
 
 def test_stage2_batches_carry_mouth_weights_read_from_the_keypoints(two_clip_cache, monkeypatch):

@@ -110,6 +110,9 @@ class OptimizerSettings:
     global_batch_size: int = 256
 
 
+LOSS_SPACES = ("velocity", "x0")
+
+
 @dataclass(frozen=True)
 class FlowSettings:
     """Training noise levels (see ``flow_matching.py``); sampling reuses ``shift``.
@@ -124,6 +127,10 @@ class FlowSettings:
         min_sigma: lower clamp of sigma when an x0 output is turned into a velocity for the loss.
         mouth_weight: training loss weight of the mouth's latent cells, boxed from the clip's face keypoints
             (``training/mouth_weight.py``); 1 is the uniform loss. Validation losses stay uniform.
+        loss_space: where the training loss is measured: ``velocity`` (the flow-matching loss) or ``x0`` (the
+            velocity loss times ``max(sigma, min_sigma)^2``, the clean-latent error). The velocity loss weighs an
+            error at sigma by ``1 / sigma^2``, so low-noise denoising dominates the gradient; the conditions that
+            decide what is drawn (reference, audio) act at high noise. Validation losses stay in velocity space.
     """
 
     scheme: str = "logit_normal"
@@ -133,9 +140,12 @@ class FlowSettings:
     prediction: str = "velocity"
     min_sigma: float = 0.05
     mouth_weight: float = 1.0
+    loss_space: str = "velocity"
 
     def __post_init__(self) -> None:
         check_prediction(self.prediction)
+        if self.loss_space not in LOSS_SPACES:
+            raise ValueError(f"unknown train.flow.loss_space {self.loss_space!r}; choose one of {LOSS_SPACES}")
         if self.mouth_weight < 1.0:
             raise ValueError(f"flow.mouth_weight must be >= 1 (1: uniform loss), got {self.mouth_weight}")
         if not 0.0 <= self.min_sigma < 1.0:

@@ -60,15 +60,17 @@ class OmniHumanModule(L.LightningModule):
         prediction: the network's output, ``velocity`` or ``x0`` (``flow_matching.to_velocity``); the loss
             is on the velocity either way.
         min_sigma: lower sigma clamp of the x0 -> velocity conversion.
+        loss_space: ``velocity`` or ``x0`` (training losses times ``max(sigma, min_sigma)^2``; validation
+            stays in velocity space).
     """
 
     def __init__(self, net: nn.Module, optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer],
                  scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
                  gradient_checkpointing: bool = False, prediction: str = "velocity",
-                 min_sigma: float = 0.05) -> None:
+                 min_sigma: float = 0.05, loss_space: str = "velocity") -> None:
         super().__init__()
         self.save_hyperparameters(logger=False, ignore=["net", "optimizer", "scheduler"])
-        self.prediction, self.min_sigma = prediction, min_sigma
+        self.prediction, self.min_sigma, self.loss_space = prediction, min_sigma, loss_space
         self.net = net
         self.net.enable_gradient_checkpointing(gradient_checkpointing)
         self._optimizer, self._scheduler = optimizer, scheduler
@@ -94,7 +96,10 @@ class OmniHumanModule(L.LightningModule):
         out = self.net(**model_inputs(self.net, batch, noisy))
         pred = to_velocity(out, noisy, batch["sigma"], self.prediction, self.min_sigma)
         weight = batch.get("loss_weight") if weighted else None  # training only: validation stays uniform
-        return flow_loss(pred, velocity_target(x0, noise), weight=weight)
+        losses = flow_loss(pred, velocity_target(x0, noise), weight=weight)
+        if weighted and self.loss_space == "x0":  # the clean-latent error: sigma^2 |v_hat - v|^2 = |x0_hat - x0|^2
+            losses = losses * batch["sigma"].to(losses.device, losses.dtype).clamp_min(self.min_sigma).pow(2)
+        return losses
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         losses = self.model_step(batch, weighted=True)

@@ -100,7 +100,7 @@ def feature_backends(index: pd.DataFrame) -> dict[str, str]:
 
 
 # OmniHuman's own modules on a pretrained backbone, sized by the preset (the backbone sizes the rest).
-CONDITION_FIELDS = ("audio_hidden", "audio_window", "pose_channels", "pose_window", "pose_guider_widths")
+CONDITION_FIELDS = ("audio_hidden", "audio_window", "audio_time_code", "pose_channels", "pose_window", "pose_guider_widths")
 
 
 def model_config(index: pd.DataFrame, settings: TrainSettings, stage: StageSettings,
@@ -166,7 +166,8 @@ def backbone_config_for(settings: TrainSettings, init: ModelFolder | Path | None
 # --------------------------------------------------------------------------------------------------
 # Hand-off
 # --------------------------------------------------------------------------------------------------
-SIZE_FIELDS = ("backbone", "hidden_size", "num_layers", "num_heads", "patch_size", "mlp_ratio", "rope_axes_dim")
+SIZE_FIELDS = ("backbone", "hidden_size", "num_layers", "num_heads", "patch_size", "mlp_ratio", "rope_axes_dim",
+               "audio_hidden", "audio_window", "audio_time_code")  # audio fields only when both stages have audio
 FEATURE_FIELDS = ("in_channels", "text_dim", "audio_layers", "audio_dim")
 
 
@@ -461,7 +462,7 @@ def train_stage(index: pd.DataFrame, store: FeatureStore, run: RunFolder, init: 
         # under FSDP the strategy checkpoints each block (build_strategy); the net's own recompute would double it
         gradient_checkpointing=settings.model.gradient_checkpointing and settings.trainer.strategy != "fsdp",
         prediction=settings.flow.prediction,
-        min_sigma=settings.flow.min_sigma)
+        min_sigma=settings.flow.min_sigma, loss_space=settings.flow.loss_space)
 
     # every rank reads the same decision off the shared folder before rank 0 changes it
     resume = resume_checkpoint(run, fingerprint, settings.overwrite)
