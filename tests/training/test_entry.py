@@ -48,6 +48,28 @@ def test_a_killed_stage_resumes_to_the_uninterrupted_loss_curve(tmp_path):
     assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
 
 
+def test_runtime_params_nest_as_kedro_run_nests_them():
+    """A dotted --params key reaches the nested setting (a flat key would be a new top-level parameter nobody reads)."""
+    from omnihuman_pipeline.training.__main__ import runtime_params
+
+    assert runtime_params("train.flow.mouth_weight=10,train.flow.loss_space=x0,stage2.max_steps=5") == {
+        "train": {"flow": {"mouth_weight": 10, "loss_space": "x0"}}, "stage2": {"max_steps": 5}}
+    assert runtime_params(None) == {}
+    with pytest.raises(SystemExit, match="not key=value"):
+        runtime_params("train.flow.mouth_weight")
+
+
+def test_params_given_to_the_module_entry_reach_the_stage(tmp_path):
+    """``--params`` changes what the stage trains: the steps and the flow settings its model card records."""
+    project = synthetic_project(tmp_path / "p", stages={"stage1": {"max_steps": 3}})
+    command = entry_command("stage1", project) + ["--params", "stage1.max_steps=2,train.flow.loss_space=x0"]
+    proc = subprocess.run(command, cwd=project, env=kedro_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((project / "data/06_models/stage1/report.json").read_text())
+    card = json.loads((project / "data/06_models/stage1/model.json").read_text())
+    assert report["steps"] == 2 and card["flow"]["loss_space"] == "x0"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -29,12 +29,26 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _runtime_params(text: str | None) -> dict:
+def runtime_params(text: str | None) -> dict:
+    """``a.b=1,c=x`` -> ``{"a": {"b": 1}, "c": "x"}``: nested as ``kedro run --params`` nests them (a flat dotted
+    key would be merged as a new top-level parameter that no node reads)."""
     if not text:
         return {}
     import yaml
 
-    return {key.strip(): yaml.safe_load(value) for key, value in (item.split("=", 1) for item in text.split(","))}
+    out: dict = {}
+    for item in text.split(","):
+        if "=" not in item:
+            raise SystemExit(f"error: --params {item!r} is not key=value (a.b=1,c=2)")
+        key, value = item.split("=", 1)
+        *parents, leaf = key.strip().split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise SystemExit(f"error: --params sets {key.strip()!r} below a value")
+        node[leaf] = yaml.safe_load(value)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                      if n.namespace and n.name.rsplit(".", 1)[-1].startswith("train_")})
     if args.stage not in stages:
         raise SystemExit(f"error: unknown --stage {args.stage!r} in pipeline {args.pipeline}; stages: {', '.join(stages)}")
-    with KedroSession.create(project_path=project, env=args.env, runtime_params=_runtime_params(args.params)) as session:
+    with KedroSession.create(project_path=project, env=args.env, runtime_params=runtime_params(args.params)) as session:
         catalog = session.load_context().catalog
         nodes = pipelines[args.pipeline].only_nodes_with_namespaces([args.stage]).nodes
         if len(nodes) != 1:
