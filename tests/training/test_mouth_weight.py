@@ -84,3 +84,18 @@ def test_stage2_batches_carry_mouth_weights_read_from_the_keypoints(two_clip_cac
     assert seen and all(shape == (13, 18, 3) for shape in seen)  # the window's 1 + 4 * 3 pixel frames
     assert np.isnan(synthetic.body_keypoints(1)[0, 14, 2])  # the synthetic skeleton has no eyes: uniform weights
     assert torch.all(batch["loss_weight"] == 1)
+
+
+def test_a_stage_changes_the_shared_flow_settings_for_itself_only():
+    """``stage2.flow`` overrides ``train.flow`` in that stage; a key FlowSettings does not know is refused."""
+    from omnihuman_pipeline.training.config import StageSettings, TrainSettings
+
+    train = TrainSettings.from_params({"flow": {"prediction": "x0", "shift": 3.0}})
+    stage1 = StageSettings.from_params("stage1", {"conditions": ["text"], "max_steps": 1})
+    stage2 = StageSettings.from_params("stage2", {"conditions": ["text", "audio"], "max_steps": 1,
+                                                  "flow": {"mouth_weight": 10, "loss_space": "x0"}})
+    assert stage1.effective_settings(train) is train
+    flow = stage2.effective_settings(train).flow
+    assert (flow.mouth_weight, flow.loss_space, flow.prediction, flow.shift) == (10, "x0", "x0", 3.0)
+    with pytest.raises(KeyError, match="mouth_wieght"):
+        StageSettings.from_params("stage2", {"max_steps": 1, "flow": {"mouth_wieght": 10}})

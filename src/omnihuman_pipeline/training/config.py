@@ -240,6 +240,8 @@ class StageSettings:
             weights key ``mmdit_t2v``, for ``wan`` the diffusers folder of ``train.model.backbone_weights``;
             ``t2v`` is the same).
         index: the stage's number in the model card (1, 2, 3).
+        flow: this stage's changes to ``train.flow`` (e.g. ``mouth_weight`` and ``loss_space`` from the stage that
+            adds audio on); None: the shared settings.
     """
 
     name: str
@@ -249,6 +251,7 @@ class StageSettings:
     ratios: Ratios | None = None
     init: str = "scratch"
     index: int = 1
+    flow: dict[str, Any] | None = None
 
     @classmethod
     def from_params(cls, name: str, params: dict[str, Any]) -> StageSettings:
@@ -261,8 +264,16 @@ class StageSettings:
         if params.get("init", "scratch") not in INITS:
             raise ValueError(f"stage {name}: init must be one of {' | '.join(INITS)}, got {params['init']!r}")
         ratios = params.pop("ratios", None)
+        if params.get("flow"):
+            _check_keys(f"stage {name} flow", params["flow"], {f.name for f in fields(FlowSettings)})
         return cls(name=name, conditions=tuple(c for c in DRIVING if c in conditions),
                    ratios=None if ratios is None else _build(Ratios, ratios), **params)
+
+    def effective_settings(self, train: TrainSettings) -> TrainSettings:
+        """The shared settings with this stage's ``flow`` changes."""
+        if not self.flow:
+            return train
+        return replace(train, flow=_build(FlowSettings, {**asdict(train.flow), **self.flow}))
 
     def effective_ratios(self, train: TrainSettings) -> Ratios:
         """The stage's ratios: its own where given, else the shared ones."""

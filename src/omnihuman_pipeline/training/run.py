@@ -437,7 +437,8 @@ def train_stage(index: pd.DataFrame, store: FeatureStore, run: RunFolder, init: 
         The model (None on ranks other than 0) and the report (``report.json``).
     """
     t0 = time.perf_counter()
-    settings, spec = TrainSettings.from_params(dict(train)), StageSettings.from_params(name, dict(stage))
+    spec = StageSettings.from_params(name, dict(stage))
+    settings = spec.effective_settings(TrainSettings.from_params(dict(train)))
     check_launch(settings, launcher or os.environ.get("OMNIHUMAN_LAUNCHER", "kedro"))
     backbone = None if isinstance(init, ModelFolder) else backbone_folder(settings)  # wan: its folder
     config = model_config(index, settings, spec, backbone_config_for(settings, init, backbone))
