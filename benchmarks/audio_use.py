@@ -72,6 +72,9 @@ def ridge_ceiling(ds: FeatureDataset, rows: list[int], lam: float = 1000.0) -> f
         xs.append(record["audio"].flatten(1).float().numpy())
         ys.append(bright - bright.mean())
         groups.append(np.full(len(bright), i))
+    if len(xs) < 2:
+        raise SystemExit(f"{len(xs)} A-eligible clips with audio have face keypoints (nose and eyes) to box the mouth; "
+                         "need at least 2")
     x, y, g = np.concatenate(xs), np.concatenate(ys), np.concatenate(groups)
     x = (x - x.mean(0)) / (x.std(0) + 1e-3)
     train = np.isin(g, np.unique(g)[::2])
@@ -113,12 +116,12 @@ def model_follows_audio(ds: FeatureDataset, rows: list[int], model_dir: Path, si
             "mouth_std_real": float(np.mean(std_real)), "mouth_std_model": float(np.mean(std_pred))}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--features", type=Path, required=True, help="features folder (features.parquet, shards/)")
     parser.add_argument("--model", type=Path, nargs="+", required=True, help="model folders with audio")
     parser.add_argument("--sigma", type=float, default=1.0, help="noise level of the estimate (1: pure noise)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     ds = FeatureDataset(args.features / "features.parquet", args.features / "shards", render_pose=False)
     rows = [i for i, r in enumerate(ds.rows)
             if r["eligible_A"] and r.get("has_audio") and r["n_latent_frames"] >= WINDOW + 2]

@@ -96,3 +96,40 @@ def test_core_contention_times_decode_next_to_each_neighbour(tmp_path):
     assert set(rows) == {"alone", "next_to_decode", "next_to_mediapipe", "next_to_python"}
     assert all(set(row) == {"threads", "single", "single+sws threads", "single+sws single"} for row in rows.values())
     assert all(ms > 0 for row in rows.values() for ms in row.values()) and "next_to_mediapipe" in stdout
+
+
+def _audio_use():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("audio_use", REPO / "benchmarks" / "audio_use.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_audio_use_reports_the_ceiling_and_the_models_correlations(tmp_path, capsys):
+    """A codec-sized synthetic cache and an untrained audio model folder: the ceiling and both correlations are
+    written per model, over every window of the A clips."""
+    from omnihuman_pipeline.features.synthetic import ClipSpec, make_cache
+    from omnihuman_pipeline.models import OmniHumanConfig, OmniHumanTransformer
+    from omnihuman_pipeline.models.export import ModelCard, save_model_folder
+
+    index, _ = make_cache(tmp_path / "features", [ClipSpec(f"v{i}", A=True, P=True) for i in range(4)],
+                          channels=768, marked=False, quantized=True)
+    index.to_parquet(tmp_path / "features/features.parquet")
+    config = OmniHumanConfig.from_preset("tiny", in_channels=768, text_dim=16, audio_layers=3, audio_dim=8,
+                                         with_pose=False)
+    save_model_folder(tmp_path / "stage2", OmniHumanTransformer(config),
+                      ModelCard(config, 2, ("text", "image", "audio"), flow={"prediction": "x0"}))
+    with pytest.raises(SystemExit, match="face keypoints"):  # the synthetic skeleton has no eyes
+        _audio_use().main(["--features", str(tmp_path / "features"), "--model", str(tmp_path / "stage2")])
+    module = _audio_use()
+    module.clip_mouth_box = lambda record: (0.25, 0.5, 0.75, 0.9)
+    module.main(["--features", str(tmp_path / "features"), "--model", str(tmp_path / "stage2")])
+    out = json.loads(capsys.readouterr().out)
+    assert out["clips"] == 4 and -1.0 <= out["ridge_r"] <= 1.0
+    model = out["models"][str(tmp_path / "stage2")]
+    assert model["windows"] == 8  # two windows a clip
+    # an untrained audio branch is zero: the estimate ignores the audio, so both correlations are equal
+    assert model["r_own"] == pytest.approx(model["r_other"], abs=1e-6)
+    assert model["mouth_std_real"] > 0
