@@ -24,6 +24,7 @@ $(STAMP): requirements/lock.txt requirements/nodeps.txt pyproject.toml
 	$(BIN)/pip install --quiet -r requirements/lock.txt
 	$(BIN)/pip install --quiet --no-deps -r requirements/nodeps.txt
 	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/python -m omnihuman_pipeline.plots_offline  # `dvc plots show` without a CDN (skipped without the npm registry)
 	touch $(STAMP)
 
 corpus: install
