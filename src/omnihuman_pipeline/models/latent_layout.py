@@ -101,6 +101,21 @@ def window_pixel_frames(start_latent: int, num_latent: int, factor: int = VAE_TE
     return range(factor * start_latent, factor * (start_latent + num_latent - 1) + 1)
 
 
+def _audio_slot_frames(num_latent: int, window: int, factor: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Pixel frame of every audio token slot [T, factor, 2w+1] (unbounded), which slots a pixel frame fills
+    (latent frame 0 has one), and each latent frame's last pixel frame [T]."""
+    offsets = torch.arange(-window, window + 1)
+    frames = torch.zeros(num_latent, factor, 2 * window + 1, dtype=torch.long)
+    used = torch.zeros_like(frames, dtype=torch.bool)
+    last = torch.zeros(num_latent, dtype=torch.long)
+    for k in range(num_latent):
+        pixels = latent_to_pixel_frames(k, factor)
+        last[k] = pixels[-1]
+        for slot, f in enumerate(pixels):
+            frames[k, slot], used[k, slot] = f + offsets, True
+    return frames, used, last
+
+
 def audio_token_index(
     num_latent: int, num_audio_frames: int, window: int, factor: int = VAE_TEMPORAL_FACTOR
 ) -> tuple[Tensor, Tensor]:
@@ -124,27 +139,17 @@ def audio_token_index(
         raise ValueError(
             f"{num_latent} latent frames need {expected} audio frames at 25 fps, got {num_audio_frames}"
         )
-    offsets = torch.arange(-window, window + 1)
-    index = torch.zeros(num_latent, factor, 2 * window + 1, dtype=torch.long)
-    valid = torch.zeros_like(index, dtype=torch.bool)
-    for k in range(num_latent):
-        for slot, f in enumerate(latent_to_pixel_frames(k, factor)):
-            neighbours = f + offsets
-            ok = (neighbours >= 0) & (neighbours < num_audio_frames)
-            index[k, slot] = torch.where(ok, neighbours, torch.zeros_like(neighbours))
-            valid[k, slot] = ok
+    frames, used, _ = _audio_slot_frames(num_latent, window, factor)
+    valid = used & (frames >= 0) & (frames < num_audio_frames)
+    index = torch.where(valid, frames, torch.zeros_like(frames))
     return index.flatten(1), valid.flatten(1)
 
 
 def audio_token_times(num_latent: int, window: int, factor: int = VAE_TEMPORAL_FACTOR) -> Tensor:
     """Time [T, K] of each audio token slot of :func:`audio_token_index`, in pixel frames relative to its latent
     frame's last pixel frame (0 = the last frame, -factor .. -1 earlier ones, > 0 the neighbours after it)."""
-    offsets = torch.arange(-window, window + 1)
-    times = torch.zeros(num_latent, factor, 2 * window + 1)
-    for k in range(num_latent):
-        frames = latent_to_pixel_frames(k, factor)
-        for slot, f in enumerate(frames):
-            times[k, slot] = (f - frames[-1]) + offsets
+    frames, used, last = _audio_slot_frames(num_latent, window, factor)
+    times = torch.where(used, frames - last[:, None, None], torch.zeros_like(frames)).float()
     return times.flatten(1)
 
 
